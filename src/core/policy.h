@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Boot policy: what a machine should boot. Asynchronous by contract, so that a remote API
+ * (API mode) and local targets (static mode, later D-Bus) sit behind the same interface and a
+ * slow answer for one machine never delays another. */
+
+#include <gio/gio.h>
+
+#include "config.h"
+#include "pxe.h"
+
+typedef struct PxBootSpec {
+        int refcount;
+        char *kernel_id;   /* file ID served at /_/file/<mac>/<id> */
+        char **initrd_ids; /* NULL-terminated */
+        char *cmdline;
+        char *message;
+        char *ipxe_script; /* served verbatim instead of a generated script (API mode) */
+        char *source;      /* where the decision came from: "static", "api", ... */
+} PxBootSpec;
+
+PxBootSpec *px_boot_spec_new(void);
+PxBootSpec *px_boot_spec_ref(PxBootSpec *s);
+void px_boot_spec_unref(PxBootSpec *s);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PxBootSpec, px_boot_spec_unref)
+
+typedef struct PxMachine {
+        uint8_t mac[6];
+        PxFirmware firmware;
+        uint16_t arch;
+} PxMachine;
+
+/* spec NULL means "do not boot this machine now"; reason says why (for logs and sessions).
+ * The callback may run before resolve() returns (static answers are immediate) and is not
+ * called at all once `cancellable` is cancelled. */
+typedef void (*PxPolicyCallback)(PxBootSpec *spec, const char *reason, void *userdata);
+
+typedef struct PxPolicy PxPolicy;
+struct PxPolicy {
+        const char *mode; /* "static", "api" */
+        void (*resolve)(PxPolicy *p, const PxMachine *m, GCancellable *cancellable, PxPolicyCallback cb,
+                        void *userdata);
+        void (*free)(PxPolicy *p);
+};
+
+void px_policy_free(PxPolicy *p);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PxPolicy, px_policy_free)
+
+/* Static mode: every machine boots the configured kernel and initrds, which the caller has
+ * loaded into the file store as "kernel" and "initrd-<n>". */
+PxPolicy *px_static_policy_new(const PxConfig *config);

@@ -1,0 +1,239 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "session.h"
+
+#include <string.h>
+
+static const char *const state_names[_PX_SESSION_STATE_MAX] = {
+        [PX_SESSION_DISCOVERED] = "discovered",
+        [PX_SESSION_OFFERED] = "offered",
+        [PX_SESSION_PXE_ACKED] = "pxe-acked",
+        [PX_SESSION_LOADING_BOOTLOADER] = "loading-bootloader",
+        [PX_SESSION_BOOTLOADER_LOADED] = "bootloader-loaded",
+        [PX_SESSION_SCRIPT_SENT] = "script-sent",
+        [PX_SESSION_LOADING_KERNEL] = "loading-kernel",
+        [PX_SESSION_LOADING_INITRD] = "loading-initrd",
+        [PX_SESSION_BOOTING] = "booting",
+        [PX_SESSION_IGNORED] = "ignored",
+        [PX_SESSION_FAILED] = "failed",
+};
+
+const char *px_session_state_to_string(PxSessionState s) {
+        return s >= 0 && s < _PX_SESSION_STATE_MAX ? state_names[s] : NULL;
+}
+
+struct PxSessionTable {
+        GHashTable *by_mac; /* uint64 key (mac) -> PxSession, owned */
+        GQueue order;       /* sessions, oldest first */
+        GArray *observers;  /* PxSessionObserver */
+        unsigned max_sessions;
+        uint64_t idle_timeout_usec;
+        uint64_t next_serial;
+        uint64_t completed_boots;
+        uint64_t evicted;
+};
+
+static guint64 mac_key(const uint8_t mac[6]) {
+        guint64 k = 0;
+        for (int i = 0; i < 6; i++)
+                k = k << 8 | mac[i];
+        return k;
+}
+
+static void session_free(PxSession *s) {
+        g_free(s->current_file);
+        g_free(s->error);
+        g_free(s->target_source);
+        g_free(s);
+}
+
+PxSessionTable *px_session_table_new(unsigned max_sessions, uint64_t idle_timeout_usec) {
+        PxSessionTable *t = g_new0(PxSessionTable, 1);
+
+        t->by_mac = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+        g_queue_init(&t->order);
+        t->observers = g_array_new(FALSE, TRUE, sizeof(PxSessionObserver));
+        t->max_sessions = max_sessions ? max_sessions : 1;
+        t->idle_timeout_usec = idle_timeout_usec;
+        t->next_serial = 1;
+        return t;
+}
+
+static void notify(PxSessionTable *t, PxSession *s, int what) {
+        for (guint i = 0; i < t->observers->len; i++) {
+                PxSessionObserver *o = &g_array_index(t->observers, PxSessionObserver, i);
+                void (*fn)(void *, PxSession *) = what == 0 ? o->added : what == 1 ? o->changed : o->removed;
+                if (fn)
+                        fn(o->userdata, s);
+        }
+}
+
+static void remove_session(PxSessionTable *t, PxSession *s) {
+        guint64 key = mac_key(s->mac);
+
+        notify(t, s, 2);
+        g_queue_remove(&t->order, s);
+        g_hash_table_remove(t->by_mac, &key);
+        session_free(s);
+}
+
+void px_session_table_free(PxSessionTable *t) {
+        PxSession *s;
+
+        if (!t)
+                return;
+        while ((s = g_queue_peek_head(&t->order)))
+                remove_session(t, s);
+        g_hash_table_unref(t->by_mac);
+        g_array_unref(t->observers);
+        g_free(t);
+}
+
+void px_session_table_add_observer(PxSessionTable *t, const PxSessionObserver *o) {
+        g_array_append_val(t->observers, *o);
+}
+
+PxSession *px_session_table_lookup(PxSessionTable *t, const uint8_t mac[6]) {
+        guint64 key = mac_key(mac);
+        return g_hash_table_lookup(t->by_mac, &key);
+}
+
+static bool state_is_final(PxSessionState s) {
+        return s == PX_SESSION_BOOTING || s == PX_SESSION_FAILED || s == PX_SESSION_IGNORED;
+}
+
+static void touch(PxSession *s) {
+        s->updated_usec = (uint64_t) g_get_real_time();
+        s->last_activity_monotonic_usec = (uint64_t) g_get_monotonic_time();
+}
+
+PxSession *px_session_table_ensure(PxSessionTable *t, const uint8_t mac[6], bool restart) {
+        PxSession *s = px_session_table_lookup(t, mac);
+        guint64 *key;
+
+        if (s && !(restart && state_is_final(s->state))) {
+                /* keep recency order: the most recently active session is evicted last */
+                g_queue_remove(&t->order, s);
+                g_queue_push_tail(&t->order, s);
+                touch(s);
+                return s;
+        }
+        if (s)
+                remove_session(t, s);
+
+        while (g_hash_table_size(t->by_mac) >= t->max_sessions) {
+                remove_session(t, g_queue_peek_head(&t->order));
+                t->evicted++;
+        }
+
+        s = g_new0(PxSession, 1);
+        s->table = t;
+        memcpy(s->mac, mac, 6);
+        px_mac_to_string(mac, s->mac_str);
+        s->serial = t->next_serial++;
+        s->firmware = _PX_FIRMWARE_INVALID;
+        s->state = PX_SESSION_DISCOVERED;
+        s->started_usec = (uint64_t) g_get_real_time();
+        touch(s);
+        key = g_new(guint64, 1);
+        *key = mac_key(mac);
+        g_hash_table_insert(t->by_mac, key, s);
+        g_queue_push_tail(&t->order, s);
+        notify(t, s, 0);
+        return s;
+}
+
+unsigned px_session_table_expire(PxSessionTable *t) {
+        uint64_t now = (uint64_t) g_get_monotonic_time();
+        unsigned n = 0;
+        GList *l = t->order.head;
+
+        while (l) {
+                PxSession *s = l->data;
+                l = l->next;
+                if (now - s->last_activity_monotonic_usec >= t->idle_timeout_usec) {
+                        remove_session(t, s);
+                        n++;
+                }
+        }
+        return n;
+}
+
+unsigned px_session_table_size(PxSessionTable *t) {
+        return g_hash_table_size(t->by_mac);
+}
+
+uint64_t px_session_table_completed_boots(PxSessionTable *t) {
+        return t->completed_boots;
+}
+
+uint64_t px_session_table_evicted(PxSessionTable *t) {
+        return t->evicted;
+}
+
+void px_session_table_foreach(PxSessionTable *t, void (*fn)(PxSession *s, void *userdata), void *userdata) {
+        for (GList *l = t->order.head; l;) {
+                PxSession *s = l->data;
+                l = l->next;
+                fn(s, userdata);
+        }
+}
+
+void px_session_set_state(PxSession *s, PxSessionState state) {
+        touch(s);
+        if (s->state == state)
+                return;
+        if (state == PX_SESSION_BOOTING)
+                s->table->completed_boots++;
+        s->state = state;
+        notify(s->table, s, 1);
+}
+
+void px_session_set_client(PxSession *s, PxFirmware firmware, uint16_t arch) {
+        if (s->firmware == firmware && s->arch == arch)
+                return;
+        s->firmware = firmware;
+        s->arch = arch;
+        notify(s->table, s, 1);
+}
+
+void px_session_set_client_addr(PxSession *s, struct in_addr addr) {
+        if (addr.s_addr == 0 || s->client_addr.s_addr == addr.s_addr)
+                return;
+        s->client_addr = addr;
+        notify(s->table, s, 1);
+}
+
+void px_session_begin_file(PxSession *s, PxSessionState state, const char *file, uint64_t total) {
+        touch(s);
+        g_free(s->current_file);
+        s->current_file = g_strdup(file);
+        s->bytes_sent = 0;
+        s->bytes_total = total;
+        g_clear_pointer(&s->error, g_free);
+        if (s->state != state && state == PX_SESSION_BOOTING)
+                s->table->completed_boots++;
+        s->state = state;
+        notify(s->table, s, 1);
+}
+
+void px_session_set_progress(PxSession *s, uint64_t sent) {
+        touch(s);
+        if (s->bytes_sent == sent)
+                return;
+        s->bytes_sent = sent;
+        notify(s->table, s, 1);
+}
+
+void px_session_fail(PxSession *s, const char *error) {
+        g_free(s->error);
+        s->error = g_strdup(error);
+        px_session_set_state(s, PX_SESSION_FAILED);
+}
+
+void px_session_set_target_source(PxSession *s, const char *source) {
+        if (g_strcmp0(s->target_source, source) == 0)
+                return;
+        g_free(s->target_source);
+        s->target_source = g_strdup(source);
+        notify(s->table, s, 1);
+}

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "manager.h"
+#include "px-log.h"
+
+int main(int argc, char **argv) {
+        g_auto(PxConfig) config = {};
+        g_autoptr(GError) error = NULL;
+        g_autoptr(PxManager) manager = NULL;
+        int r;
+
+        px_config_init_defaults(&config);
+        if (!px_config_load(&config, argc, argv, &error)) {
+                if (g_error_matches(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_HELP))
+                        return EXIT_SUCCESS;
+                fprintf(stderr, "pixiecore: %s\n", error->message);
+                return 2;
+        }
+        px_log_setup(config.debug);
+
+        r = px_manager_new(&config, &manager);
+        if (r < 0) {
+                px_log_errno(LOG_ERR, r, NULL, "init", "cannot set up: %m");
+                return EXIT_FAILURE;
+        }
+        if (!px_manager_start(manager, &error)) {
+                px_log_error(NULL, "init", "cannot start: %s", error->message);
+                return EXIT_FAILURE;
+        }
+        r = px_manager_run(manager);
+        if (r < 0) {
+                px_log_errno(LOG_ERR, r, NULL, "init", "failed: %m");
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}

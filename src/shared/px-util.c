@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#include "px-macro.h"
+
+#include <stdio.h>
+#include <string.h>
+
+void px_mac_to_string(const uint8_t mac[6], char buf[PX_MAC_STRLEN]) {
+        snprintf(buf, PX_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+static int hexval(char c) {
+        if (c >= '0' && c <= '9')
+                return c - '0';
+        if (c >= 'a' && c <= 'f')
+                return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F')
+                return c - 'A' + 10;
+        return -1;
+}
+
+int px_mac_from_string(const char *s, uint8_t ret_mac[6]) {
+        uint8_t mac[6];
+        char sep = 0;
+
+        if (!s || strlen(s) != 17)
+                return -EINVAL;
+        for (int i = 0; i < 6; i++) {
+                int hi = hexval(s[i * 3]), lo = hexval(s[i * 3 + 1]);
+                if (hi < 0 || lo < 0)
+                        return -EINVAL;
+                mac[i] = (uint8_t) (hi << 4 | lo);
+                if (i < 5) {
+                        char c = s[i * 3 + 2];
+                        if (c != ':' && c != '-')
+                                return -EINVAL;
+                        if (sep && c != sep)
+                                return -EINVAL;
+                        sep = c;
+                }
+        }
+        memcpy(ret_mac, mac, 6);
+        return 0;
+}
