@@ -263,7 +263,10 @@ static int transfer_send_block(TftpTransfer *t, uint64_t idx) {
         uint8_t header[4];
         struct iovec iov[2] = {
                 { .iov_base = header, .iov_len = sizeof(header) },
-                { .iov_base = (void *) (t->content + offset), .iov_len = (size_t) MIN((uint64_t) t->blksize, t->size - offset) },
+                {
+                        .iov_base = (void *) (t->content + offset),
+                        .iov_len = (size_t) MIN((uint64_t) t->blksize, t->size - offset),
+                },
         };
         struct msghdr mh = {
                 .msg_name = &t->peer,

@@ -307,7 +307,8 @@ static void fetch(Fixture *f, int fd, const char *name, const FetchOpts *o, Fetc
                 g_assert_cmpuint(ntohs(from.sin_port), ==, tid);
                 res->packets++;
                 if (g_getenv("TFTP_TEST_TRACE"))
-                        fprintf(stderr, "rx op=%d blk=%u len=%zd expected=%" G_GUINT64_FORMAT "\n", tftp_opcode(buf, (size_t) n), px_read_be16(buf + 2), n, expected);
+                        fprintf(stderr, "rx op=%d blk=%u len=%zd expected=%" G_GUINT64_FORMAT "\n",
+                                tftp_opcode(buf, (size_t) n), px_read_be16(buf + 2), n, expected);
 
                 op = tftp_opcode(buf, (size_t) n);
                 if (op == TFTP_OP_ERROR) {
