@@ -390,7 +390,8 @@ def main(argv=None):
         try:
             sock.sendto(pk, (a.to, a.port))
         except OSError as e:
-            print(f'pxe-client: sending to {a.to}:{a.port}: {e}', file=sys.stderr)
+            hint = ' (broadcasts without a default route need --iface)' if e.errno == 101 and not a.iface else ''
+            print(f'pxe-client: sending to {a.to}:{a.port}: {e}{hint}', file=sys.stderr)
             return 2
         xid = f'0x{struct.unpack("!I", pk[4:8])[0]:08x}' if len(pk) >= 8 else None
         result['sent'].append({'len': len(pk), 'xid': xid, 'to': f'{a.to}:{a.port}'})
