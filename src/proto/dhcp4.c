@@ -14,12 +14,12 @@
 #include "dhcp4.h"
 #include "px-macro.h"
 
-#define DHCP4_MAGIC_OFFSET DHCP4_HEADER_LEN
-#define DHCP4_SNAME_OFFSET 44
-#define DHCP4_SNAME_LEN 64
-#define DHCP4_FILE_OFFSET 108
-#define DHCP4_FILE_LEN 128
-#define DHCP4_CHADDR_LEN 16
+#define DHCP4_MAGIC_OFFSET       DHCP4_HEADER_LEN
+#define DHCP4_SNAME_OFFSET       44
+#define DHCP4_SNAME_LEN          64
+#define DHCP4_FILE_OFFSET        108
+#define DHCP4_FILE_LEN           128
+#define DHCP4_CHADDR_LEN         16
 #define DHCP4_OPTION_MAX_PAYLOAD 255
 
 static const uint8_t dhcp4_magic_cookie[DHCP4_MAGIC_LEN] = {0x63, 0x82, 0x53, 0x63};
@@ -34,7 +34,7 @@ typedef struct OptionTally {
         uint16_t total_length[256]; /* pass 1: payload bytes per code over all instances */
         uint16_t copied[256];       /* pass 2: bytes already copied per code */
         uint8_t present[256 / 8];
-        int overload;               /* value of the first option 52 in the options field, or -1 */
+        int overload; /* value of the first option 52 in the options field, or -1 */
 } OptionTally;
 
 static void bitmap_set(uint8_t *map, uint8_t bit) {
@@ -196,7 +196,7 @@ void dhcp4_builder_init_reply(Dhcp4Builder *b, uint8_t *buf, size_t size, const 
         if (!b)
                 return;
 
-        *b = (Dhcp4Builder) {
+        *b = (Dhcp4Builder){
                 .buf = buf,
                 .size = size < DHCP4_MAX_PACKET ? size : DHCP4_MAX_PACKET,
         };
@@ -289,17 +289,16 @@ void dhcp4_builder_add_option(Dhcp4Builder *b, uint8_t code, const void *data, s
                 return;
         }
 
-        do {
-                size_t chunk = len < DHCP4_OPTION_MAX_PAYLOAD ? len : DHCP4_OPTION_MAX_PAYLOAD;
+        for (size_t done = 0, i = 0; i < instances; i++) {
+                size_t chunk = len - done < DHCP4_OPTION_MAX_PAYLOAD ? len - done : DHCP4_OPTION_MAX_PAYLOAD;
 
                 b->buf[b->len] = code;
                 b->buf[b->len + 1] = (uint8_t) chunk;
-                if (chunk > 0)
-                        memcpy(b->buf + b->len + 2, payload, chunk);
+                if (chunk > 0) /* payload may be NULL for an empty option */
+                        memcpy(b->buf + b->len + 2, payload + done, chunk);
                 b->len += 2 + chunk;
-                payload += chunk;
-                len -= chunk;
-        } while (len > 0);
+                done += chunk;
+        }
 }
 
 void dhcp4_builder_add_option_u8(Dhcp4Builder *b, uint8_t code, uint8_t v) {

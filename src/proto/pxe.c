@@ -7,11 +7,11 @@
 #include "pxe.h"
 #include "px-macro.h"
 
-#define PXE_VENDOR_CLASS "PXEClient"
+#define PXE_VENDOR_CLASS             "PXEClient"
 #define PXE_VENDOR_CLASS_ARCH_PREFIX "PXEClient:Arch:"
-#define PXE_GUID_LEN 17
-#define IPXE_USER_CLASS "iPXE"
-#define ETHER_ADDR_LEN 6
+#define PXE_GUID_LEN                 17
+#define IPXE_USER_CLASS              "iPXE"
+#define ETHER_ADDR_LEN               6
 
 /* PXE 2.1 vendor options, carried inside option 43. */
 enum {
@@ -343,8 +343,8 @@ static size_t vendor_options_build(const PxeClient *client, const PxeReplyParams
         return n;
 }
 
-int pxe_build_reply(const Dhcp4Packet *request, const PxeClient *client, const PxeReplyParams *params,
-                    uint8_t *buf, size_t size) {
+int pxe_build_reply(const Dhcp4Packet *request, const PxeClient *client, const PxeReplyParams *params, uint8_t *buf,
+                    size_t size) {
         char server_ip_text[INET_ADDRSTRLEN];
         uint8_t vendor[11];
         size_t vendor_len;

@@ -9,8 +9,8 @@
 
 #include "dhcp4.h"
 
-#define OFF_SNAME 44
-#define OFF_FILE 108
+#define OFF_SNAME   44
+#define OFF_FILE    108
 #define OFF_OPTIONS 240
 
 /* Fixtures */
@@ -51,9 +51,9 @@ static GByteArray *fixture_load_hex(const char *name) {
 }
 
 static const char *const all_fixtures[] = {
-        "bios-discover.hex",     "ovmf-discover.hex", "ipxe-bios-discover.hex", "ipxe-efi-discover.hex",
-        "bios-request-4011.hex", "ovmf-request-4011.hex", "linux-discover.hex",  "relayed-request.hex",
-        "overload-discover.hex",
+        "bios-discover.hex",     "ovmf-discover.hex",     "ipxe-bios-discover.hex",
+        "ipxe-efi-discover.hex", "bios-request-4011.hex", "ovmf-request-4011.hex",
+        "linux-discover.hex",    "relayed-request.hex",   "overload-discover.hex",
 };
 
 /* Builds a packet: a zeroed BOOTREQUEST header with the magic cookie, then `options` verbatim. */
@@ -105,7 +105,7 @@ static void test_parse_bios_discover(void) {
         static const uint8_t mac[] = {0xd0, 0x50, 0x99, 0x4e, 0x05, 0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
         static const uint8_t guid[] = {0x00, 0x00, 0x02, 0x00, 0x03, 0x00, 0x04, 0x00, 0x05,
                                        0x00, 0x06, 0x00, 0x07, 0x00, 0x08, 0x00, 0x09};
-        static const uint8_t prl[] = {1,  2,  3,  4,  5,  6,  11, 12, 13,  15,  16,  17,  18,  22,  23,  28,  40,  41,
+        static const uint8_t prl[] = {1,  2,  3,  4,  5,  6,  11, 12, 13, 15, 16,  17,  18,  22,  23,  28,  40,  41,
                                       42, 43, 50, 51, 54, 58, 59, 60, 66, 67, 128, 129, 130, 131, 132, 133, 134, 135};
 
         g_assert_cmpuint(bytes->len, ==, 548);
@@ -394,7 +394,7 @@ static void test_parse_overload_variants(void) {
         assert_option(p, DHCP4_OPT_VENDOR_CLASS, "PXEClient", 9);
         assert_no_option(p, 66);
         g_assert_cmpstr(p->file, ==, "");
-        g_assert_cmpstr(p->sname, ==, "<\x0f:Arch:00007:UND\x42\x09" "10.0.0.10\xff");
+        g_assert_cmpstr(p->sname, ==, "<\x0f:Arch:00007:UNDB\t10.0.0.10\xff");
 
         /* 2: only sname */
         bytes->data[overload_at] = 2;
@@ -405,7 +405,9 @@ static void test_parse_overload_variants(void) {
         g_assert_cmpuint(strlen(p->file), ==, 19);
 
         /* nonsense values are ignored: both fields are strings */
-        for (unsigned v = 0; v < 256; v += 4) {
+        for (unsigned v = 0; v < 256; v++) {
+                if (v >= 1 && v <= 3)
+                        continue;
                 bytes->data[overload_at] = (uint8_t) v;
                 g_assert_cmpint(dhcp4_packet_parse(bytes->data, bytes->len, p), ==, 0);
                 assert_option(p, DHCP4_OPT_VENDOR_CLASS, "PXE", 3);
@@ -439,6 +441,7 @@ static void test_parse_overload_only_in_options_field(void) {
 
 static void test_parse_rfc3396_split(void) {
         /* 43 split in three pieces with other options between, and 55 repeated */
+        /* clang-format off */
         static const uint8_t options[] = {
                 53, 1, 1,                  /**/
                 43, 3, 6, 1, 8,            /**/
@@ -449,6 +452,7 @@ static void test_parse_rfc3396_split(void) {
                 43, 5, 0x80, 0, 0, 0, 255, /**/
                 255,
         };
+        /* clang-format on */
         static const uint8_t vendor[] = {6, 1, 8, 71, 4, 0x80, 0, 0, 0, 255};
         g_autoptr(GByteArray) bytes = packet_with_options(options, sizeof(options));
         g_autofree Dhcp4Packet *p = parse_ok(bytes);
@@ -561,7 +565,11 @@ static void test_builder_reply_header(void) {
         g_assert_cmpint(len, ==, DHCP4_MIN_REPLY_LEN);
 
         g_assert_cmpmem(buf, 12, "\x02\x01\x06\x00\x9b\x4e\x05\x57\x00\x00\x80\x00", 12);
-        g_assert_cmpmem(buf + 12, 16, "\x0a\x00\x00\x63" "\x00\x00\x00\x00" "\x0a\x00\x00\x01" "\x0a\x00\x00\xfe",
+        g_assert_cmpmem(buf + 12, 16,
+                        "\x0a\x00\x00\x63"
+                        "\x00\x00\x00\x00"
+                        "\x0a\x00\x00\x01"
+                        "\x0a\x00\x00\xfe",
                         16);
         g_assert_cmpmem(buf + 28, 16, req->chaddr, 16);
         for (size_t i = OFF_SNAME; i < 236; i++)
@@ -746,8 +754,11 @@ static void test_builder_option_helpers(void) {
         len = dhcp4_builder_finish(&b);
         g_assert_cmpint(len, ==, DHCP4_MIN_REPLY_LEN);
         g_assert_cmpmem(buf + 240, 3 + 6 + 6 + 11 + 1,
-                        "\x35\x01\x05" "\x36\x04\xc0\xa8\x10\x01" "\xd3\x04\x01\x02\x03\x04"
-                        "\x3c\x09PXEClient" "\xff",
+                        "\x35\x01\x05"
+                        "\x36\x04\xc0\xa8\x10\x01"
+                        "\xd3\x04\x01\x02\x03\x04"
+                        "\x3c\x09PXEClient"
+                        "\xff",
                         27);
         g_assert_cmpint(dhcp4_packet_parse(buf, (size_t) len, back), ==, 0);
         g_assert_cmpuint(back->yiaddr.s_addr, ==, a.s_addr);

@@ -9,14 +9,14 @@
 
 #include "pxe.h"
 
-#define OFF_FLAGS 10
-#define OFF_CIADDR 12
-#define OFF_YIADDR 16
-#define OFF_SIADDR 20
-#define OFF_GIADDR 24
-#define OFF_CHADDR 28
-#define OFF_SNAME 44
-#define OFF_FILE 108
+#define OFF_FLAGS   10
+#define OFF_CIADDR  12
+#define OFF_YIADDR  16
+#define OFF_SIADDR  20
+#define OFF_GIADDR  24
+#define OFF_CHADDR  28
+#define OFF_SNAME   44
+#define OFF_FILE    108
 #define OFF_OPTIONS 240
 
 static const uint8_t bios_guid[17] = {0x00, 0x00, 0x02, 0x00, 0x03, 0x00, 0x04, 0x00, 0x05,
@@ -202,11 +202,11 @@ static void test_classify_arch_from_vendor_class(void) {
                 {"PXEClient:Arch:00000:UNDI:002001", 0, 0, PX_FIRMWARE_BIOS},
                 {"PXEClient:Arch:00011:UNDI:003000", -EPROTONOSUPPORT, 11, _PX_FIRMWARE_INVALID},
                 {"PXEClient:Arch:00016:UNDI:003001", -EPROTONOSUPPORT, 16, _PX_FIRMWARE_INVALID},
-                {"PXEClient", 0, 0, PX_FIRMWARE_BIOS},                      /* no arch: BIOS */
-                {"PXEClient:Arch:", 0, 0, PX_FIRMWARE_BIOS},                /* empty arch */
+                {"PXEClient", 0, 0, PX_FIRMWARE_BIOS},                        /* no arch: BIOS */
+                {"PXEClient:Arch:", 0, 0, PX_FIRMWARE_BIOS},                  /* empty arch */
                 {"PXEClient:Arch:0x007:UNDI:003000", 0, 0, PX_FIRMWARE_BIOS}, /* not decimal */
-                {"PXEClient:Arch:000007:UNDI", 0, 0, PX_FIRMWARE_BIOS},    /* too many digits */
-                {"PXEClient:Arch:99999", 0, 0, PX_FIRMWARE_BIOS},          /* out of range */
+                {"PXEClient:Arch:000007:UNDI", 0, 0, PX_FIRMWARE_BIOS},       /* too many digits */
+                {"PXEClient:Arch:99999", 0, 0, PX_FIRMWARE_BIOS},             /* out of range */
                 {"PXEClientXYZ", 0, 0, PX_FIRMWARE_BIOS},
         };
 
@@ -298,6 +298,7 @@ static void test_classify_hlen(void) {
 }
 
 static void test_classify_guid(void) {
+        /* clang-format off */
         static const struct {
                 const char *payload;
                 size_t len;
@@ -309,6 +310,7 @@ static void test_classify_guid(void) {
                 {"\x00" "0123456789abcdefX", 18, false},
                 {"", 0, false},
         };
+        /* clang-format on */
 
         for (size_t i = 0; i < G_N_ELEMENTS(table); i++) {
                 g_autoptr(GByteArray) bytes = fixture_load_hex("bios-discover.hex");
@@ -340,8 +342,8 @@ static void test_classify_ipxe_bios(void) {
         g_assert_cmpstr(c.user_class, ==, "iPXE");
         g_assert_cmphex(c.ipxe_features, ==,
                         IPXE_FEATURE_PXE_EXT | IPXE_FEATURE_HTTP | IPXE_FEATURE_HTTPS | IPXE_FEATURE_TFTP |
-                                IPXE_FEATURE_DNS | IPXE_FEATURE_BZIMAGE | IPXE_FEATURE_MULTIBOOT |
-                                IPXE_FEATURE_PXE | IPXE_FEATURE_ELF | IPXE_FEATURE_COMBOOT | IPXE_FEATURE_MENU);
+                                IPXE_FEATURE_DNS | IPXE_FEATURE_BZIMAGE | IPXE_FEATURE_MULTIBOOT | IPXE_FEATURE_PXE |
+                                IPXE_FEATURE_ELF | IPXE_FEATURE_COMBOOT | IPXE_FEATURE_MENU);
         g_assert_true(pxe_client_ipxe_can_boot_http(&c));
         g_assert_true(c.has_guid);
 }
@@ -377,13 +379,12 @@ static void test_classify_ipxe_features(void) {
                 {"\x18\x01\x01", 3, IPXE_FEATURE_BZIMAGE, false},
                 {"", 0, 0, false},
                 {"\x00\x13\x01\x01\x00\x18\x00", 7, IPXE_FEATURE_HTTP | IPXE_FEATURE_BZIMAGE, true}, /* PADs */
-                {"\x13\x01\x01\xff\x18\x01\x01", 7, IPXE_FEATURE_HTTP, false},         /* END stops */
-                {"\x13\x01\x01\x18\x05\x01", 6, IPXE_FEATURE_HTTP, false},             /* truncated */
-                {"\x13\x01\x01\x18", 4, IPXE_FEATURE_HTTP, false},                     /* dangling */
+                {"\x13\x01\x01\xff\x18\x01\x01", 7, IPXE_FEATURE_HTTP, false},                       /* END stops */
+                {"\x13\x01\x01\x18\x05\x01", 6, IPXE_FEATURE_HTTP, false},                           /* truncated */
+                {"\x13\x01\x01\x18", 4, IPXE_FEATURE_HTTP, false},                                   /* dangling */
                 {"\xeb\x03\x01\x00\x00\x13\x01\x01\x18\x01\x01\x24\x01\x01\x27\x01\x01", 17,
                  IPXE_FEATURE_HTTP | IPXE_FEATURE_BZIMAGE | IPXE_FEATURE_EFI | IPXE_FEATURE_MENU, true},
-                {"\x10\x01\x02\x14\x01\x01\x15\x01\x01\x17\x01\x01\x19\x01\x01\x21\x01\x01\x22\x01\x01\x23\x01\x01",
-                 24,
+                {"\x10\x01\x02\x14\x01\x01\x15\x01\x01\x17\x01\x01\x19\x01\x01\x21\x01\x01\x22\x01\x01\x23\x01\x01", 24,
                  IPXE_FEATURE_PXE_EXT | IPXE_FEATURE_HTTPS | IPXE_FEATURE_TFTP | IPXE_FEATURE_DNS |
                          IPXE_FEATURE_MULTIBOOT | IPXE_FEATURE_PXE | IPXE_FEATURE_ELF | IPXE_FEATURE_COMBOOT,
                  false},
@@ -403,6 +404,7 @@ static void test_classify_ipxe_features(void) {
 }
 
 static void test_classify_user_class(void) {
+        /* clang-format off */
         static const struct {
                 const char *payload;
                 size_t len;
@@ -410,17 +412,18 @@ static void test_classify_user_class(void) {
                 const char *rendered;
         } table[] = {
                 {"iPXE", 4, true, "iPXE"},
-                {"\x04iPXE", 5, true, "iPXE"},                     /* RFC 3004 */
-                {"\x03" "foo\x04iPXE", 9, true, "foo,iPXE"},      /* RFC 3004, second item */
+                {"\x04iPXE", 5, true, "iPXE"},                  /* RFC 3004 */
+                {"\x03" "foo\x04iPXE", 9, true, "foo,iPXE"},   /* RFC 3004, second item */
                 {"\x09pixiecore", 10, false, "pixiecore"},
                 {"pixiecore", 9, false, "pixiecore"},
                 {"ipxe", 4, false, "ipxe"},
                 {"iPXE2", 5, false, "iPXE2"},
                 {"iPX", 3, false, "iPX"},
                 {"ab\x01" "c\x7f", 5, false, "ab?c?"},
-                {"\x05iPXE", 5, false, "?iPXE"}, /* broken framing: raw */
+                {"\x05iPXE", 5, false, "?iPXE"},                /* broken framing: raw */
                 {"", 0, false, ""},
         };
+        /* clang-format on */
 
         for (size_t i = 0; i < G_N_ELEMENTS(table); i++) {
                 g_autoptr(GByteArray) bytes = fixture_load_hex("ipxe-bios-discover.hex");
@@ -451,20 +454,6 @@ static void test_classify_user_class_long(void) {
 }
 
 static void test_classify_boot_item(void) {
-        PxeClient c;
-        static const uint8_t bios_item[] = {0x80, 0x00, 0x00, 0x00};
-        static const uint8_t zero_item[] = {0, 0, 0, 0};
-
-        g_assert_cmpint(classify_fixture("bios-request-4011.hex", &c), ==, 0);
-        g_assert_cmpint(c.firmware, ==, PX_FIRMWARE_BIOS);
-        g_assert_true(c.has_boot_item);
-        g_assert_cmpmem(c.boot_item, 4, bios_item, 4);
-
-        g_assert_cmpint(classify_fixture("ovmf-request-4011.hex", &c), ==, 0);
-        g_assert_cmpint(c.firmware, ==, PX_FIRMWARE_EFI64);
-        g_assert_true(c.has_boot_item);
-        g_assert_cmpmem(c.boot_item, 4, zero_item, 4);
-
         static const struct {
                 const char *vendor;
                 size_t len;
@@ -476,6 +465,18 @@ static void test_classify_boot_item(void) {
                 {"\xff\x47\x04\x80\x00\x00\x00", 7, false},             /* after END */
                 {"", 0, false},
         };
+        PxeClient c;
+        static const uint8_t bios_item[] = {0x80, 0x00, 0x00, 0x00};
+
+        g_assert_cmpint(classify_fixture("bios-request-4011.hex", &c), ==, 0);
+        g_assert_cmpint(c.firmware, ==, PX_FIRMWARE_BIOS);
+        g_assert_true(c.has_boot_item);
+        g_assert_cmpmem(c.boot_item, 4, bios_item, 4);
+
+        g_assert_cmpint(classify_fixture("ovmf-request-4011.hex", &c), ==, 0);
+        g_assert_cmpint(c.firmware, ==, PX_FIRMWARE_EFI64);
+        g_assert_false(c.has_boot_item); /* EDK2 after an offer without option 43 */
+
         for (size_t i = 0; i < G_N_ELEMENTS(table); i++) {
                 g_autoptr(GByteArray) bytes = fixture_load_hex("bios-request-4011.hex");
 
@@ -522,7 +523,7 @@ static void exchange_build(Exchange *e, const PxeReplyParams *params) {
 }
 
 static struct in_addr server_ip(void) {
-        return (struct in_addr) {.s_addr = htonl(0xc0a81001)}; /* 192.168.16.1 */
+        return (struct in_addr){.s_addr = htonl(0xc0a81001)}; /* 192.168.16.1 */
 }
 
 /* Checks that the options area lists exactly `codes` in order, then END, then zeros. */
@@ -548,6 +549,7 @@ static void test_reply_bios_offer_golden(void) {
                 .sname_is_server_ip = true,
                 .discovery_control = true,
         };
+        /* clang-format off */
         static const uint8_t header[] = {
                 0x02, 0x01, 0x06, 0x00, /* op, htype, hlen, hops */
                 0x9b, 0x4e, 0x05, 0x57, /* xid */
@@ -559,15 +561,16 @@ static void test_reply_bios_offer_golden(void) {
                 0xd0, 0x50, 0x99, 0x4e, 0x05, 0x57, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
         };
         static const uint8_t options[] = {
-                0x63, 0x82, 0x53, 0x63,                                  /* magic */
-                0x35, 0x01, 0x02,                                        /* 53: OFFER */
-                0x36, 0x04, 0xc0, 0xa8, 0x10, 0x01,                      /* 54: server */
-                0x3c, 0x09, 'P',  'X',  'E',  'C',  'l', 'i', 'e', 'n', 't', /* 60 */
-                0x61, 0x11, 0x00, 0x00, 0x02, 0x00, 0x03, 0x00, 0x04, 0x00, 0x05,
-                0x00, 0x06, 0x00, 0x07, 0x00, 0x08, 0x00, 0x09, /* 97: echoed */
-                0x2b, 0x04, 0x06, 0x01, 0x08, 0xff,             /* 43: discovery control 8 */
-                0xff,                                           /* END */
+                0x63, 0x82, 0x53, 0x63,                                      /* magic */
+                0x35, 0x01, 0x02,                                            /* 53: OFFER */
+                0x36, 0x04, 0xc0, 0xa8, 0x10, 0x01,                          /* 54: server */
+                0x3c, 0x09, 'P', 'X', 'E', 'C', 'l', 'i', 'e', 'n', 't',     /* 60 */
+                0x61, 0x11, 0x00, 0x00, 0x02, 0x00, 0x03, 0x00, 0x04, 0x00,
+                0x05, 0x00, 0x06, 0x00, 0x07, 0x00, 0x08, 0x00, 0x09,        /* 97: echoed */
+                0x2b, 0x04, 0x06, 0x01, 0x08, 0xff,                          /* 43: discovery control 8 */
+                0xff,                                                        /* END */
         };
+        /* clang-format on */
         uint8_t sname[64] = "192.168.16.1", file[128] = "d0:50:99:4e:05:57/0";
 
         exchange_build(e, &params);
@@ -668,8 +671,8 @@ static void test_reply_boot_ack(void) {
         exchange_build(e, &params);
         g_assert_cmpint(e->len, ==, DHCP4_MIN_REPLY_LEN);
         g_assert_cmpuint(e->buf[0], ==, DHCP4_OP_REPLY);
-        g_assert_cmpmem(e->buf + OFF_FLAGS, 2, "\x00\x00", 2);            /* request's flags kept */
-        g_assert_cmpmem(e->buf + OFF_CIADDR, 4, "\xc0\xa8\x10\x0c", 4);   /* ciaddr copied */
+        g_assert_cmpmem(e->buf + OFF_FLAGS, 2, "\x00\x00", 2);          /* request's flags kept */
+        g_assert_cmpmem(e->buf + OFF_CIADDR, 4, "\xc0\xa8\x10\x0c", 4); /* ciaddr copied */
         g_assert_cmpmem(e->buf + OFF_YIADDR, 4, "\x00\x00\x00\x00", 4);
         g_assert_cmpmem(e->buf + OFF_SIADDR, 4, "\xc0\xa8\x10\x01", 4);
         g_assert_cmpmem(e->buf + OFF_CHADDR, 6, "\xd0\x50\x99\x4e\x05\x57", 6);
@@ -723,13 +726,14 @@ static void test_reply_boot_ack_without_boot_item(void) {
                 .discovery_control = true,
         };
 
-        e->client.has_boot_item = false;
+        g_assert_false(e->client.has_boot_item);
         exchange_build(e, &params);
         assert_option_order(e, (const uint8_t[]){53, 54, 60, 97}, 4);
         g_assert_cmpint(e->reply.message_type, ==, DHCP4_ACK);
 
         /* a boot item is never echoed in an offer */
         e->client.has_boot_item = true;
+        memcpy(e->client.boot_item, "\x80\x00\x00\x00", 4);
         params.kind = PXE_REPLY_PROXY_OFFER;
         exchange_build(e, &params);
         g_assert_cmpmem(e->buf + 279, 6, "\x2b\x04\x06\x01\x08\xff", 6);
@@ -757,12 +761,10 @@ static void test_reply_errors(void) {
                         DHCP4_MIN_REPLY_LEN);
         long_name[127] = 'x';
         long_name[128] = '\0';
-        g_assert_cmpint(pxe_build_reply(&e->request, &e->client, &params, e->buf, sizeof(e->buf)), ==,
-                        -ENAMETOOLONG);
+        g_assert_cmpint(pxe_build_reply(&e->request, &e->client, &params, e->buf, sizeof(e->buf)), ==, -ENAMETOOLONG);
         long_name[128] = 'x';
         long_name[199] = '\0';
-        g_assert_cmpint(pxe_build_reply(&e->request, &e->client, &params, e->buf, sizeof(e->buf)), ==,
-                        -ENAMETOOLONG);
+        g_assert_cmpint(pxe_build_reply(&e->request, &e->client, &params, e->buf, sizeof(e->buf)), ==, -ENAMETOOLONG);
 
         params.boot_file = "";
         g_assert_cmpint(pxe_build_reply(&e->request, &e->client, &params, small, sizeof(small)), ==, -ENOBUFS);
@@ -794,14 +796,14 @@ static void test_reply_errors(void) {
 /* Lab captures (tests/data/captures/NAME.pcap): every client packet to port 67 or 4011 must parse,
  * every PXE one must classify, and a reply must be buildable and parse back. */
 
-#define PCAP_LINKTYPE_ETHERNET 1
+#define PCAP_LINKTYPE_ETHERNET  1
 #define PCAP_LINKTYPE_LINUX_SLL 113
 
 typedef struct CaptureStats {
         unsigned dhcp, discovers, pxe, ipxe, unsupported;
         unsigned native_discovers, ipxe_discovers; /* PXE DISCOVERs by firmware ROM vs iPXE */
         unsigned ipxe_http_capable, ipxe_http_incapable;
-        unsigned boot_items;      /* requests carrying option 43 sub-option 71 */
+        unsigned boot_items;     /* requests carrying option 43 sub-option 71 */
         uint32_t firmwares_seen; /* 1 << PxFirmware */
 } CaptureStats;
 
@@ -970,8 +972,8 @@ static void test_captures(void) {
                 if (!g_str_has_suffix(name, ".pcap"))
                         continue;
                 capture_check_file(path, &stats);
-                g_test_message("%s: %u client DHCP packets, %u DISCOVERs, %u PXE (%u iPXE), %u unsupported arch",
-                               name, stats.dhcp, stats.discovers, stats.pxe, stats.ipxe, stats.unsupported);
+                g_test_message("%s: %u client DHCP packets, %u DISCOVERs, %u PXE (%u iPXE), %u unsupported arch", name,
+                               stats.dhcp, stats.discovers, stats.pxe, stats.ipxe, stats.unsupported);
                 for (size_t i = 0; i < G_N_ELEMENTS(capture_expectations); i++) {
                         if (!strstr(name, capture_expectations[i].name_part))
                                 continue;
