@@ -27,7 +27,7 @@ fi
 
 PKGS=(
 	# build
-	meson ninja-build pkg-config gcc libsystemd-dev libglib2.0-dev libsoup-3.0-dev libjson-glib-dev
+	meson ninja-build pkg-config gcc libsystemd-dev libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libgnutls28-dev
 	# lab: firmware, bootloaders, a primary DHCP server, payload tools
 	qemu-system-x86 ipxe ipxe-qemu ovmf pxelinux syslinux-common syslinux-efi
 	dnsmasq-base busybox-static cpio iproute2 tcpdump curl

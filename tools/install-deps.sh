@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
 	# build
-	meson ninja-build pkg-config gcc clang libsystemd-dev libglib2.0-dev libsoup-3.0-dev libjson-glib-dev
+	meson ninja-build pkg-config gcc clang libsystemd-dev libglib2.0-dev libsoup-3.0-dev libjson-glib-dev libgnutls28-dev
 	# bootloaders pixiecore serves
 	ipxe pxelinux syslinux-common syslinux-efi
 	# the netboot lab: firmware, VMs, a primary DHCP server, the guest payload

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bootscript.h"
 #include "px-macro.h"
 #include "px-build-config.h"
 
@@ -412,8 +413,18 @@ void px_config_print_help(FILE *f) {
               f);
 }
 
+/* The config file's initrd list is replaced, not extended, by initrds from the command line. */
+static void take_over_initrds(PxConfig *c, bool *taken) {
+        if (*taken)
+                return;
+        g_strfreev(c->initrds);
+        c->initrds = g_new0(char *, 1);
+        *taken = true;
+}
+
 static gboolean parse_argv(PxConfig *c, int argc, char **argv, GError **error) {
         g_autoptr(GPtrArray) positional = g_ptr_array_new();
+        bool initrds_taken = false;
         int opt;
 
         optind = 0; /* reset getopt, also for repeated calls in tests */
@@ -454,6 +465,10 @@ static gboolean parse_argv(PxConfig *c, int argc, char **argv, GError **error) {
                 case OPT_DEBUG:
                         c->debug = true;
                         break;
+                case OPT_INITRD:
+                        take_over_initrds(c, &initrds_taken);
+                        append_initrds(c, optarg);
+                        break;
                 case ':':
                         g_set_error(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_USAGE, "option '%s' needs a value",
                                     argv[optind - 1]);
@@ -484,6 +499,7 @@ static gboolean parse_argv(PxConfig *c, int argc, char **argv, GError **error) {
                         return FALSE;
                 }
                 set_string(&c->kernel, positional->pdata[1]);
+                take_over_initrds(c, &initrds_taken);
                 for (guint i = 2; i < positional->len; i++)
                         append_initrds(c, positional->pdata[i]);
                 return TRUE;
@@ -638,9 +654,10 @@ gboolean px_config_validate(PxConfig *c, GError **error) {
                         }
                 }
         }
-        if (c->message && strpbrk(c->message, "\r")) {
+        if (c->message && c->bootloader == PX_BOOTLOADER_IPXE && !px_bootscript_message_is_safe(c->message)) {
                 g_set_error_literal(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID,
-                                    "-bootmsg: carriage returns are not allowed");
+                                    "-bootmsg: control characters, '${', or words starting with '#' or being "
+                                    "'||', '&&', ';' cannot be shown by iPXE's echo (--bootloader pxelinux shows it literally)");
                 return FALSE;
         }
         if (c->interface && if_nametoindex(c->interface) == 0) {
@@ -677,6 +694,21 @@ gboolean px_config_validate(PxConfig *c, GError **error) {
 gboolean px_config_load(PxConfig *c, int argc, char **argv, GError **error) {
         const char *explicit_file = find_config_arg(argc, argv);
 
+        /* --help and --version work even with a broken config file */
+        for (int i = 1; i < argc && !g_str_equal(argv[i], "--"); i++) {
+                const char *a = argv[i];
+                if (g_str_equal(a, "-h") || g_str_equal(a, "-help") || g_str_equal(a, "--help")) {
+                        px_config_print_help(stdout);
+                        g_set_error_literal(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_HELP, "help");
+                        return FALSE;
+                }
+                if (g_str_equal(a, "-version") || g_str_equal(a, "--version")) {
+                        printf("pixiecore %s\n", PACKAGE_VERSION);
+                        g_set_error_literal(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_HELP, "version");
+                        return FALSE;
+                }
+        }
+
         if (explicit_file && !*explicit_file) {
                 g_set_error_literal(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_USAGE, "option '-config' needs a value");
                 return FALSE;
@@ -684,17 +716,6 @@ gboolean px_config_load(PxConfig *c, int argc, char **argv, GError **error) {
         if (!load_keyfile(c, explicit_file ? explicit_file : DEFAULT_CONFIG_FILE, explicit_file != NULL, error))
                 return FALSE;
 
-        /* The file's initrd list is replaced, not extended, by -initrd on the command line. */
-        for (int i = 1; i < argc; i++) {
-                const char *a = argv[i];
-                while (*a == '-')
-                        a++;
-                if (g_str_has_prefix(a, "initrd") || (i > 1 && g_str_equal(argv[1], "boot"))) {
-                        g_strfreev(c->initrds);
-                        c->initrds = g_new0(char *, 1);
-                        break;
-                }
-        }
         if (!parse_argv(c, argc, argv, error))
                 return FALSE;
         return px_config_validate(c, error);

@@ -308,8 +308,12 @@ static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *pa
         d->file = g_strdup(parts[1]);
         d->total = g_bytes_get_size(data);
         d->last_file = lookup.last;
-        if (soup_server_message_get_method(msg) == SOUP_METHOD_GET)
-                px_session_begin_file(session,
+        if (soup_server_message_get_method(msg) != SOUP_METHOD_GET) {
+                download_free(d); /* HEAD: no body, no progress */
+                serve_bytes(m, msg, data, NULL);
+                return;
+        }
+        px_session_begin_file(session,
                                       g_str_equal(parts[1], "kernel") || g_str_has_prefix(parts[1], "kernel")
                                               ? PX_SESSION_LOADING_KERNEL
                                               : PX_SESSION_LOADING_INITRD,

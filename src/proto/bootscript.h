@@ -35,5 +35,5 @@ char *px_pxelinux_config_render_local(const char *reason);
 bool px_bootscript_url_is_safe(const char *url);
 
 /* Checks a message for display by iPXE's echo (no "${", no word that starts with '#' or is
- * '||', '&&', ';', no control characters besides newline). */
+ * '||', '&&', ';', no control characters besides newline and tab). */
 bool px_bootscript_message_is_safe(const char *message);

@@ -19,7 +19,7 @@ broadcast reply from a unicast one. Options keep their wire order and are given 
 
 Packets, in the order given (several may be sent in one run; all replies are collected):
   built from scratch (default; see "build" options below)
-  --replay PCAP          client packets from a capture (Ethernet or Linux cooked, IPv4/UDP to
+  --replay PCAP          client packets from a capture (repeatable) (Ethernet or Linux cooked, IPv4/UDP to
                          port 67 or 4011); --replay-index N picks the N-th one (0-based) among
                          those matching --replay-port / --replay-type; default: all of them
   --raw-hex HEX          a literal datagram (repeatable)
@@ -280,12 +280,14 @@ def main(argv=None):
     g.add_argument('--timeout', type=float, default=1.0, help='seconds to collect replies after the last send')
     g.add_argument('--max-replies', type=int, default=0, help='stop after this many replies (0: wait the timeout)')
     g.add_argument('--interval', type=float, default=0.0, help='pause between packets')
+    g.add_argument('--match-xid', action='store_true', help='ignore datagrams whose xid matches no sent packet')
     g.add_argument('--expect-none', action='store_true', help='exit 1 if anything is received')
     g.add_argument('--expect', type=int, help='exit 1 unless exactly this many replies arrive')
     g.add_argument('--pretty', action='store_true', help='indented JSON')
 
     g = p.add_argument_group('packet sources (default: one built packet)')
-    g.add_argument('--replay', metavar='PCAP', help='send client packets from this capture')
+    g.add_argument('--replay', metavar='PCAP', action='append', default=[],
+                   help='send client packets from this capture (repeatable)')
     g.add_argument('--replay-port', type=int, help='only capture packets to this port (67 or 4011)')
     g.add_argument('--replay-type', help='only capture packets of this DHCP type (discover, request, ...)')
     g.add_argument('--replay-index', type=int, help='only the N-th matching capture packet (0-based)')
@@ -326,7 +328,14 @@ def main(argv=None):
         if a.replay_type:
             want_type = MESSAGE_TYPES.get(a.replay_type.lower()) or int(a.replay_type, 0)
         matching = []
-        for dport, sport, payload in read_pcap_client_packets(a.replay):
+        captured = []
+        try:
+            for path in a.replay:
+                captured += read_pcap_client_packets(path)
+        except (OSError, ValueError) as e:
+            print(f'pxe-client: {e}', file=sys.stderr)
+            return 2
+        for dport, sport, payload in captured:
             if a.replay_port and dport != a.replay_port:
                 continue
             parsed = parse_packet(payload)
@@ -336,7 +345,7 @@ def main(argv=None):
             matching.append((dport, sport, payload, parsed))
         if a.replay_index is not None:
             if a.replay_index >= len(matching):
-                print(f'pxe-client: {a.replay} has {len(matching)} matching packets, no index {a.replay_index}',
+                print(f'pxe-client: {" ".join(a.replay)}: {len(matching)} matching packets, no index {a.replay_index}',
                       file=sys.stderr)
                 return 2
             matching = [matching[a.replay_index]]
@@ -397,8 +406,10 @@ def main(argv=None):
         result['sent'].append({'len': len(pk), 'xid': xid, 'to': f'{a.to}:{a.port}'})
 
     # Bounded: at most --timeout seconds, and at most 1000 datagrams.
+    sent_xids = {s['xid'] for s in result['sent']}
+    ignored = 0
     deadline = time.monotonic() + a.timeout
-    while len(result['replies']) < 1000:
+    while len(result['replies']) + ignored < 1000:
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -407,12 +418,17 @@ def main(argv=None):
             break
         data, addr, dst, ifindex = recv_with_pktinfo(sock)
         r = parse_packet(data)
+        if a.match_xid and r.get('xid') not in sent_xids:
+            ignored += 1
+            continue
         r.update({'from': f'{addr[0]}:{addr[1]}', 'to': dst, 'ifindex': ifindex, 'raw': data.hex(),
                   'at': round(a.timeout - max(left, 0), 3)})
         result['replies'].append(r)
         if a.max_replies and len(result['replies']) >= a.max_replies:
             break
     sock.close()
+    if ignored:
+        result['ignored'] = ignored
     print(json.dumps(result, indent=2 if a.pretty else None))
     if a.expect_none and result['replies']:
         return 1
