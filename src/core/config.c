@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "api-response.h"
 #include "bootscript.h"
 #include "px-macro.h"
 #include "px-build-config.h"
@@ -38,6 +39,8 @@ PxBootloader px_bootloader_from_string(const char *s) {
 void px_config_init_defaults(PxConfig *c) {
         *c = (PxConfig){
                 .api_timeout_usec = 5 * G_USEC_PER_SEC,
+                .api_cache_usec = 60 * G_USEC_PER_SEC,
+                .upstream_max_bytes = 4ull << 30,
                 .listen_addr = {.s_addr = htonl(INADDR_ANY)},
                 .http_port = 80,
                 .dhcp_port = 67,
@@ -64,6 +67,7 @@ void px_config_clear(PxConfig *c) {
         g_clear_pointer(&c->cmdline, g_free);
         g_clear_pointer(&c->message, g_free);
         g_clear_pointer(&c->api_url, g_free);
+        g_clear_pointer(&c->state_dir, g_free);
         g_clear_pointer(&c->interface, g_free);
         g_clear_pointer(&c->ipxe_bios, g_free);
         g_clear_pointer(&c->ipxe_ipxe, g_free);
@@ -147,6 +151,8 @@ typedef enum {
         OPT_MESSAGE,
         OPT_API,
         OPT_API_TIMEOUT,
+        OPT_API_CACHE,
+        OPT_STATE_DIR,
         OPT_DEBUG,
         OPT_LOG_TIMESTAMPS,
         OPT_LISTEN_ADDR,
@@ -180,6 +186,8 @@ static const struct option long_options[] = {
         {"api", required_argument, NULL, OPT_API},
         {"api-timeout", required_argument, NULL, OPT_API_TIMEOUT},
         {"api-request-timeout", required_argument, NULL, OPT_API_TIMEOUT},
+        {"api-cache-time", required_argument, NULL, OPT_API_CACHE},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
         {"debug", no_argument, NULL, OPT_DEBUG},
         {"log-timestamps", no_argument, NULL, OPT_LOG_TIMESTAMPS},
         {"listen-addr", required_argument, NULL, OPT_LISTEN_ADDR},
@@ -243,6 +251,15 @@ static gboolean apply_option(PxConfig *c, int id, const char *name, const char *
         case OPT_API_TIMEOUT:
                 if (!parse_duration(value, &c->api_timeout_usec) || c->api_timeout_usec == 0)
                         return invalid(error, origin, name, value, "expected a duration like 5s or 500ms");
+                return TRUE;
+        case OPT_API_CACHE:
+                if (!parse_duration(value, &c->api_cache_usec))
+                        return invalid(error, origin, name, value, "expected a duration like 60s (0 disables)");
+                return TRUE;
+        case OPT_STATE_DIR:
+                if (!g_path_is_absolute(value))
+                        return invalid(error, origin, name, value, "expected an absolute path");
+                set_string(&c->state_dir, value);
                 return TRUE;
         case OPT_DEBUG:
                 if (!parse_bool(value, &c->debug))
@@ -386,6 +403,8 @@ void px_config_print_help(FILE *f) {
               "  -bootmsg TEXT              message shown on the booting machine's console\n"
               "  -api URL                   ask this HTTP API what to boot (API mode)\n"
               "  -api-timeout DURATION      API request timeout (default 5s)\n"
+              "  -api-cache-time DURATION   reuse one API answer for a machine this long (default 60s)\n"
+              "  -state-dir DIR             keeps the key of proxied-file IDs (default $STATE_DIRECTORY)\n"
               "\n"
               "Network:\n"
               "  -listen-addr IP, -l IP     IPv4 address to serve on (default 0.0.0.0)\n"
@@ -631,11 +650,10 @@ gboolean px_config_validate(PxConfig *c, GError **error) {
                 return FALSE;
         }
         if (c->api_url) {
-                g_autoptr(GUri) uri = g_uri_parse(c->api_url, G_URI_FLAGS_NONE, NULL);
-                if (!uri || (g_strcmp0(g_uri_get_scheme(uri), "http") != 0 &&
-                             g_strcmp0(g_uri_get_scheme(uri), "https") != 0)) {
-                        g_set_error(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID,
-                                    "-api: invalid value '%s': expected an http:// or https:// URL", c->api_url);
+                g_autoptr(GError) local = NULL;
+                if (!api_base_url_check(c->api_url, &local)) {
+                        g_set_error(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID, "-api: invalid value '%s': %s",
+                                    c->api_url, local->message);
                         return FALSE;
                 }
         }
@@ -654,11 +672,19 @@ gboolean px_config_validate(PxConfig *c, GError **error) {
                         }
                 }
         }
-        if (c->message && c->bootloader == PX_BOOTLOADER_IPXE && !px_bootscript_message_is_safe(c->message)) {
-                g_set_error_literal(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID,
-                                    "-bootmsg: control characters, '${', or words starting with '#' or being "
-                                    "'||', '&&', ';' cannot be shown by iPXE's echo (--bootloader pxelinux shows it literally)");
-                return FALSE;
+        if (c->message) {
+                for (const char *p = c->message; *p; p++)
+                        if (((unsigned char) *p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f) {
+                                g_set_error_literal(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID,
+                                                    "-bootmsg: control characters other than newline are not allowed");
+                                return FALSE;
+                        }
+                if (c->bootloader == PX_BOOTLOADER_IPXE && !px_bootscript_message_is_safe(c->message)) {
+                        g_set_error_literal(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID,
+                                            "-bootmsg: '${', or words starting with '#' or being '||', '&&', ';' "
+                                            "cannot be shown by iPXE's echo (--bootloader pxelinux shows them literally)");
+                        return FALSE;
+                }
         }
         if (c->interface && if_nametoindex(c->interface) == 0) {
                 g_set_error(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID, "-interface: no interface named '%s'",

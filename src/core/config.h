@@ -28,6 +28,9 @@ typedef struct PxConfig {
         /* API mode */
         char *api_url;
         guint64 api_timeout_usec;
+        guint64 api_cache_usec;    /* how long one API answer serves a machine's boot */
+        char *state_dir;           /* persistent state (file ID key); $STATE_DIRECTORY by default */
+        guint64 upstream_max_bytes; /* cap on a proxied upstream file */
 
         bool debug;
         struct in_addr listen_addr; /* INADDR_ANY by default */

@@ -183,6 +183,9 @@ static void send_reply(PendingReply *p, PxBootSpec *spec, const char *reason) {
 
 static void policy_answered(PxBootSpec *spec, const char *reason, void *userdata) {
         g_autofree PendingReply *p = userdata;
+
+        if (g_cancellable_is_cancelled(p->manager->cancellable))
+                return; /* shutting down */
         send_reply(p, spec, reason);
 }
 

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "bootscript.h"
+#include "file-id.h"
+#include "http-proxy.h"
 #include "manager.h"
 #include "px-build-config.h"
 #include "px-log.h"
@@ -121,6 +123,10 @@ static void on_script_msg_finished(SoupServerMessage *msg, gpointer userdata) {
 static void script_answered(PxBootSpec *spec, const char *reason, void *userdata) {
         ScriptRequest *r = userdata;
         PxManager *m = r->manager;
+
+        r->answered = true;
+        if (g_cancellable_is_cancelled(r->cancellable))
+                return; /* the client is gone, or we are shutting down */
         char mac[PX_MAC_STRLEN], dashed[PX_MAC_STRLEN];
         g_autofree char *base = base_url(r->msg);
         g_autofree char *body = NULL;
@@ -128,7 +134,6 @@ static void script_answered(PxBootSpec *spec, const char *reason, void *userdata
 
         px_mac_to_string(r->mac, mac);
         mac_dashed(r->mac, dashed);
-        r->answered = true;
 
         if (!spec) {
                 px_log_info(mac, PHASE, "not booting this machine: %s", reason ? reason : "policy");
@@ -159,6 +164,7 @@ static void script_answered(PxBootSpec *spec, const char *reason, void *userdata
                 script.initrd_urls = (const char *const *) initrds->pdata;
                 body = r->kind == SCRIPT_IPXE ? px_ipxe_script_render(&script) : px_pxelinux_config_render(&script);
                 if (session) {
+                        px_session_set_spec(session, spec);
                         px_session_set_target_source(session, spec->source);
                         px_session_begin_file(session, PX_SESSION_SCRIPT_SENT,
                                               r->kind == SCRIPT_IPXE ? "boot.ipxe" : "pxelinux.cfg", strlen(body));
@@ -181,7 +187,8 @@ static void policy_callback(PxBootSpec *spec, const char *reason, void *userdata
 static void serve_script(PxManager *m, SoupServerMessage *msg, ScriptKind kind, const uint8_t mac[6]) {
         ScriptRequest *r = g_new0(ScriptRequest, 1);
         PxSession *session = session_for(m, mac, msg);
-        PxMachine machine = {.firmware = session->firmware, .arch = session->arch};
+        g_autofree char *base = base_url(msg);
+        PxMachine machine = {.firmware = session->firmware, .arch = session->arch, .base_url = base};
 
         r->manager = m;
         r->msg = g_object_ref(msg);
@@ -233,6 +240,20 @@ static void on_download_finished(SoupServerMessage *msg, gpointer userdata) {
                 px_session_set_state(s, PX_SESSION_BOOTING);
 }
 
+static void on_proxy_headers(SoupServerMessage *msg, gpointer userdata) {
+        Download *d = userdata;
+        PxSession *s;
+        goffset length = soup_message_headers_get_content_length(soup_server_message_get_response_headers(msg));
+
+        if (soup_server_message_get_status(msg) != SOUP_STATUS_OK)
+                return;
+        d->total = (uint64_t) length;
+        if ((s = px_session_table_lookup(d->manager->sessions, d->mac)) && g_strcmp0(s->current_file, d->file) == 0) {
+                s->bytes_total = d->total;
+                px_session_set_progress(s, 0);
+        }
+}
+
 static void serve_bytes(PxManager *m, SoupServerMessage *msg, GBytes *data, Download *d) {
         SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
 
@@ -275,6 +296,82 @@ static void file_policy_answer(PxBootSpec *spec, const char *reason, void *userd
         l->listed = spec && spec_lists_file(spec, l->id, &l->last);
 }
 
+/* API mode: the ID itself says which URL, sealed for this machine. */
+static void serve_sealed_file(PxManager *m, SoupServerMessage *msg, const char *path, const uint8_t mac[6],
+                              const char *id) {
+        g_autoptr(GError) error = NULL;
+        g_autofree char *url = NULL;
+        char mac_str[PX_MAC_STRLEN];
+        PxSession *session;
+        PxSessionState state = PX_SESSION_LOADING_INITRD;
+        bool last = false, listed = false;
+        Download *d = NULL;
+
+        px_mac_to_string(mac, mac_str);
+        if (!px_file_id_open(m->file_ids, id, mac, &url, NULL, &error)) {
+                bool expired = g_error_matches(error, PX_FILE_ID_ERROR, PX_FILE_ID_ERROR_EXPIRED);
+                px_log_info(mac_str, PHASE, "refused file ID: %s", error->message);
+                m->http_stats.not_found++;
+                text_response(msg, expired ? SOUP_STATUS_NOT_FOUND : SOUP_STATUS_FORBIDDEN, "text/plain",
+                              g_strdup(expired ? "pixiecore: this file link has expired\n"
+                                               : "pixiecore: not a file link for this machine\n"));
+                return;
+        }
+
+        session = session_for(m, mac, msg);
+        if (session->spec) {
+                listed = spec_lists_file(session->spec, id, &last);
+                if (listed && g_strcmp0(session->spec->kernel_id, id) == 0)
+                        state = PX_SESSION_LOADING_KERNEL;
+        }
+        const char *name = !listed ? "file" : state == PX_SESSION_LOADING_KERNEL ? "kernel" : "initrd";
+
+        if (soup_server_message_get_method(msg) == SOUP_METHOD_GET && listed) {
+                d = g_new0(Download, 1);
+                d->manager = m;
+                memcpy(d->mac, mac, 6);
+                d->has_mac = true;
+                d->file = g_strdup(name);
+                d->last_file = last;
+        }
+
+        if (g_str_has_prefix(url, "file://")) {
+                g_autofree char *local = g_filename_from_uri(url, NULL, &error);
+                g_autoptr(GMappedFile) mapped = local ? g_mapped_file_new(local, FALSE, &error) : NULL;
+                g_autoptr(GBytes) data = mapped ? g_mapped_file_get_bytes(mapped) : NULL;
+
+                if (!data) {
+                        px_log_warning(mac_str, PHASE, "cannot serve %s: %s", name, error->message);
+                        if (d)
+                                download_free(d);
+                        not_found(m, msg, path);
+                        return;
+                }
+                if (d) {
+                        d->total = g_bytes_get_size(data);
+                        px_session_begin_file(session, state, name, d->total);
+                }
+                serve_bytes(m, msg, data, d);
+                return;
+        }
+
+        PxProxyOptions options = {
+                .session = m->upstream,
+                .max_bytes = m->config->upstream_max_bytes,
+                .log_mac = mac_str,
+                .log_name = name,
+        };
+        if (d) {
+                /* the total is known once the upstream answers; progress counts what we wrote */
+                px_session_begin_file(session, state, name, 0);
+                g_signal_connect(msg, "wrote-body-data", G_CALLBACK(on_wrote_body_data), d);
+                g_signal_connect_data(msg, "finished", G_CALLBACK(on_download_finished), d,
+                                      (GClosureNotify) (void (*)(void)) download_free, 0);
+                g_signal_connect(msg, "wrote-headers", G_CALLBACK(on_proxy_headers), d);
+        }
+        px_http_proxy_serve(msg, url, &options);
+}
+
 /* /_/file/<mac>/<id>: only IDs the machine's boot spec names. */
 static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *path) {
         const char *rest = path + strlen("/_/file/");
@@ -287,6 +384,10 @@ static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *pa
 
         if (g_strv_length(parts) != 2 || px_mac_from_string(parts[0], mac) < 0) {
                 not_found(m, msg, path);
+                return;
+        }
+        if (m->file_ids) {
+                serve_sealed_file(m, msg, path, mac, parts[1]);
                 return;
         }
         /* Static targets are known at once; an asynchronous policy has been asked for the

@@ -7,6 +7,8 @@
 #include <systemd/sd-daemon.h>
 
 #include "event-glue.h"
+#include "file-id.h"
+#include "px-build-config.h"
 #include "px-log.h"
 
 #define SESSION_IDLE_TIMEOUT_USEC (10 * 60 * G_USEC_PER_SEC)
@@ -183,8 +185,10 @@ PxManager *px_manager_free(PxManager *m) {
         m->tftp = tftp_server_free(m->tftp);
         m->expire_timer = sd_event_source_disable_unref(m->expire_timer);
         px_listen_fds_close(&m->fds);
-        g_clear_pointer(&m->sessions, px_session_table_free);
         g_clear_pointer(&m->policy, px_policy_free);
+        g_clear_pointer(&m->sessions, px_session_table_free);
+        g_clear_object(&m->upstream);
+        g_clear_pointer(&m->file_ids, px_file_ids_free);
         g_clear_pointer(&m->files, px_file_store_free);
         if (m->event_glue) {
                 g_source_destroy(m->event_glue);
@@ -236,15 +240,31 @@ gboolean px_manager_start(PxManager *m, GError **error) {
         TftpServerConfig tftp_config = {.max_transfers = c->max_tftp_transfers};
         int r;
 
-        if (c->api_url) {
-                g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
-                                    "API mode (-api) is not available in this version yet; use static mode "
-                                    "(-kernel/-initrd)");
-                return FALSE;
-        }
         if (!load_files(m, error))
                 return FALSE;
-        m->policy = px_static_policy_new(c);
+        if (c->api_url) {
+                const char *state_dir = c->state_dir ? c->state_dir : g_getenv("STATE_DIRECTORY");
+                g_autofree char *first = NULL;
+
+                if (state_dir && *state_dir) {
+                        /* systemd may pass several, colon-separated: ours is the first */
+                        g_auto(GStrv) dirs = g_strsplit(state_dir, ":", 2);
+                        first = g_strdup(dirs[0]);
+                        m->file_ids = px_file_ids_new(first, error);
+                        if (!m->file_ids) {
+                                g_prefix_error(error, "state directory %s: ", first);
+                                return FALSE;
+                        }
+                } else {
+                        px_log_notice(NULL, "init", "no state directory (-state-dir or $STATE_DIRECTORY): "
+                                                    "file links handed to machines will not survive a restart");
+                        m->file_ids = px_file_ids_new_ephemeral();
+                }
+                m->upstream = soup_session_new_with_options("timeout", 30, "idle-timeout", 60, "user-agent",
+                                                            "pixiecore/" PACKAGE_VERSION, NULL);
+                m->policy = px_api_policy_new(c, m->file_ids);
+        } else
+                m->policy = px_static_policy_new(c);
 
         ports.port[PX_LISTENER_DHCP] = c->dhcp_port;
         ports.port[PX_LISTENER_PXE] = c->pxe_port;

@@ -56,6 +56,8 @@ typedef struct PxManager {
 
         TftpServer *tftp;
         SoupServer *http;
+        SoupSession *upstream; /* API mode: proxied kernel/initrd/cmdline files */
+        struct PxFileIds *file_ids;
         PxHttpStats http_stats;
 } PxManager;
 

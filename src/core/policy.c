@@ -39,8 +39,10 @@ static void static_resolve(PxPolicy *p, const PxMachine *m, GCancellable *cancel
                            void *userdata) {
         StaticPolicy *sp = (StaticPolicy *) p;
 
-        if (g_cancellable_is_cancelled(cancellable))
+        if (g_cancellable_is_cancelled(cancellable)) {
+                cb(NULL, "cancelled", userdata);
                 return;
+        }
         cb(sp->spec, NULL, userdata);
 }
 

@@ -29,11 +29,16 @@ typedef struct PxMachine {
         uint8_t mac[6];
         PxFirmware firmware;
         uint16_t arch;
+        /* "http://<address>:<port>" the machine reaches us at, when known (HTTP stage); URLs
+         * in the command line are made to point there. NULL at the DHCP stage, where only the
+         * yes/no answer matters. */
+        const char *base_url;
 } PxMachine;
 
 /* spec NULL means "do not boot this machine now"; reason says why (for logs and sessions).
- * The callback may run before resolve() returns (static answers are immediate) and is not
- * called at all once `cancellable` is cancelled. */
+ * The callback runs exactly once: maybe before resolve() returns (static answers are
+ * immediate), maybe later (API mode). Once `cancellable` is cancelled, or when the policy is
+ * freed with calls in flight, it runs with spec NULL; callers free their userdata there. */
 typedef void (*PxPolicyCallback)(PxBootSpec *spec, const char *reason, void *userdata);
 
 typedef struct PxPolicy PxPolicy;
@@ -50,3 +55,19 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PxPolicy, px_policy_free)
 /* Static mode: every machine boots the configured kernel and initrds, which the caller has
  * loaded into the file store as "kernel" and "initrd-<n>". */
 PxPolicy *px_static_policy_new(const PxConfig *config);
+
+typedef struct PxFileIds PxFileIds;
+
+/* API mode: asks GET <api>/v1/boot/<mac> (libsoup, asynchronous) and keeps each answer for
+ * config->api_cache_usec, so one boot costs one call. Kernel, initrd and cmdline URLs become
+ * sealed file IDs (see file-id.h), served by pixiecore's own HTTP server. */
+PxPolicy *px_api_policy_new(const PxConfig *config, PxFileIds *ids);
+
+/* Statistics of the API policy, for logs and tests; NULL for other policies. */
+typedef struct PxApiStats {
+        uint64_t calls;     /* HTTP requests made */
+        uint64_t cache_hits;
+        uint64_t joined;    /* resolves that waited for a call already in flight */
+        uint64_t refusals;  /* non-200, bad JSON, timeouts, transport errors */
+} PxApiStats;
+const PxApiStats *px_api_policy_get_stats(PxPolicy *p);

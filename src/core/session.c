@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "policy.h"
+
 static const char *const state_names[_PX_SESSION_STATE_MAX] = {
         [PX_SESSION_DISCOVERED] = "discovered",
         [PX_SESSION_OFFERED] = "offered",
@@ -43,6 +45,7 @@ static void session_free(PxSession *s) {
         g_free(s->current_file);
         g_free(s->error);
         g_free(s->target_source);
+        px_boot_spec_unref(s->spec);
         g_free(s);
 }
 
@@ -236,4 +239,11 @@ void px_session_set_target_source(PxSession *s, const char *source) {
         g_free(s->target_source);
         s->target_source = g_strdup(source);
         notify(s->table, s, 1);
+}
+
+void px_session_set_spec(PxSession *s, PxBootSpec *spec) {
+        if (s->spec == spec)
+                return;
+        px_boot_spec_unref(s->spec);
+        s->spec = px_boot_spec_ref(spec);
 }

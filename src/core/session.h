@@ -49,6 +49,7 @@ typedef struct PxSession {
         uint64_t last_activity_monotonic_usec;
         char *error;
         char *target_source; /* "static", later "machine", "api", "default" */
+        struct PxBootSpec *spec; /* what the last script told it to fetch */
 } PxSession;
 
 typedef struct PxSessionObserver {
@@ -84,3 +85,4 @@ void px_session_begin_file(PxSession *s, PxSessionState state, const char *file,
 void px_session_set_progress(PxSession *s, uint64_t sent);
 void px_session_fail(PxSession *s, const char *error);
 void px_session_set_target_source(PxSession *s, const char *source);
+void px_session_set_spec(PxSession *s, struct PxBootSpec *spec);

@@ -8,15 +8,17 @@
 #     /var/cache/pixiecore-lab/rootfs-bookworm (built once, ~1 min; under a lock; rebuilt when
 #     the package list changes). Each run boots an overlayfs copy of it, thrown away afterwards.
 #  2. `meson install --destdir` of the build into that copy, a test kernel and initrd in
-#     /var/lib/pixiecore-test and a config naming them at the daemon's default config path (so
-#     ExecStart=pixiecore without arguments is what is tested).
+#     /var/lib/pixiecore-test (plus a second initrd as an http:// URL, served from the client
+#     namespace and downloaded by the sandboxed daemon at startup) and a config naming them at
+#     the daemon's default config path (so ExecStart=pixiecore without arguments is tested).
 #  3. Boot with `systemd-nspawn -b --register=no --keep-unit`, in its own cgroup, in namespace
 #     "srv" (eth0 10.79.X.1/24); a second namespace "cli" (eth0 .2) on the other end of a veth
 #     is the PXE client. Commands run inside via nsenter.
 #  4. Checks: sysusers, systemd-analyze verify, socket start, activation by a real HTTP
 #     request, StatusText, user/capabilities/seccomp of the process, the fds it holds, all four
 #     services from the client, systemd-analyze security (exposure printed; must be <= 2.0),
-#     clean stop, activation by a datagram, the watchdog, and the documented non-activated
+#     clean stop (exit status 0, not death by SIGTERM), activation by a datagram, the
+#     watchdog, and the documented non-activated
 #     drop-in (data/pixiecore-self-bind.conf.example).
 #
 # Network rule: traffic only inside the namespaces made here (deleted on exit); the debootstrap
@@ -101,15 +103,24 @@ debian_mirror() {
 		awk '$2 ~ /^https?:\/\// && $3 ~ /^bookworm(-updates)?\/main$/ { print $2; exit }'
 }
 
-# Takes the cache lock (shared while the rootfs is in use, exclusive to build it) on fd 9.
+rootfs_ok() { [[ -r $ROOTFS/.pixiecore-rootfs && $(cat "$ROOTFS/.pixiecore-rootfs") == "$ROOTFS_STAMP" ]]; }
+
+# Holds the cache lock on fd 9 for the whole run: shared while the rootfs is in use (any number of
+# runs), exclusive only to build it.
 prepare_rootfs() {
 	mkdir -p "$CACHE"
 	exec 9>"$ROOTFS.lock"
-	flock -w 900 -x 9 || { echo "# timeout waiting for $ROOTFS.lock" >&2; return 1; }
-	if [[ -r $ROOTFS/.pixiecore-rootfs && $(cat "$ROOTFS/.pixiecore-rootfs") == "$ROOTFS_STAMP" ]]; then
+	flock -w 900 -s 9 || { echo "# timeout waiting for $ROOTFS.lock" >&2; return 1; }
+	if rootfs_ok; then
 		ROOTFS_HOW="cached"
+		return 0
+	fi
+	flock -u 9
+	flock -w 900 -x 9 || { echo "# timeout waiting for $ROOTFS.lock" >&2; return 1; }
+	if rootfs_ok; then
+		ROOTFS_HOW="cached (built by a concurrent run)"
 	else
-		command -v debootstrap >/dev/null 2>&1 || { echo "# debootstrap not installed" >&2; return 1; }
+		command -v debootstrap >/dev/null 2>&1 || return 2
 		local mirror new start
 		mirror=$(debian_mirror)
 		[[ -n $mirror ]] || { echo "# no Debian bookworm mirror in the apt sources (set PX_DEBIAN_MIRROR)" >&2; return 1; }
@@ -155,6 +166,7 @@ CPID=
 teardown() {
 	local rc=$? i pid ns cg
 	set +e
+	trap '' INT TERM # finish the cleanup even if signalled again
 	if [[ -n $nspawn_pid ]] && kill -0 "$nspawn_pid" 2>/dev/null; then
 		# nspawn turns SIGTERM into an orderly poweroff of the container
 		kill -TERM "$nspawn_pid" 2>/dev/null
@@ -211,12 +223,15 @@ prop() { cin systemctl show -P "$2" "$1" 2>/dev/null; }
 daemon_host_pid() { pgrep -P "$CPID" -x pixiecore | head -n1; }
 
 # --- 1: rootfs --------------------------------------------------------------------------------
-if prepare_rootfs; then
-	ok "Debian 12 rootfs with systemd at $ROOTFS ($ROOTFS_HOW)"
-else
+prepare_rootfs
+case $? in
+0) ok "Debian 12 rootfs with systemd at $ROOTFS ($ROOTFS_HOW)" ;;
+2) skip_all "no cached rootfs at $ROOTFS and debootstrap is not installed" ;;
+*)
 	not_ok "Debian 12 rootfs with systemd at $ROOTFS"
 	bail "no rootfs"
-fi
+	;;
+esac
 
 RUN=$(mktemp -d /var/tmp/pxns-run.XXXXXX)
 ROOT="$RUN/root"

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+#pragma once
+
+/* Streams an upstream http(s) file to a booting machine (API mode): Content-Length passed on,
+ * bounded size, I/O timeouts, cancelled when the machine goes away. Never an open proxy: the
+ * caller has already opened a sealed file ID to get `url`. */
+
+#include <libsoup/soup.h>
+
+typedef struct PxProxyOptions {
+        SoupSession *session;  /* for upstream requests */
+        guint64 max_bytes;     /* refuse larger files */
+        const char *log_mac;   /* for log lines, may be NULL */
+        const char *log_name;  /* what the file is, for log lines ("kernel", "initrd 1") */
+} PxProxyOptions;
+
+/* Pauses msg, fetches url and streams it. The response is 502 when the upstream fails before
+ * the first byte; a failure mid-stream closes the connection so the client sees a short read. */
+void px_http_proxy_serve(SoupServerMessage *msg, const char *url, const PxProxyOptions *options);
