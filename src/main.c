@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -10,7 +11,19 @@ int main(int argc, char **argv) {
         g_auto(PxConfig) config = {};
         g_autoptr(GError) error = NULL;
         g_autoptr(PxManager) manager = NULL;
+        sigset_t mask;
         int r;
+
+        /* Block the signals sd-event handles before any thread exists (libsoup and GIO start
+         * some while loading files and resolving names): a thread with them unblocked would take
+         * the default action and kill the process without a clean shutdown. */
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
+                perror("pixiecore: sigprocmask");
+                return EXIT_FAILURE;
+        }
 
         px_config_init_defaults(&config);
         if (!px_config_load(&config, argc, argv, &error)) {

@@ -441,6 +441,10 @@ static void handle_request(SoupServer *server, SoupServerMessage *msg, const cha
         uint8_t mac[6];
 
         m->http_stats.requests++;
+        /* libsoup 3.2 never notices a client closing an idle keep-alive connection (the socket
+         * stays in CLOSE_WAIT until the process exits), so a LAN host could exhaust our file
+         * descriptors: close after every response. Firmware opens one connection per file anyway. */
+        soup_message_headers_replace(soup_server_message_get_response_headers(msg), "Connection", "close");
         if (px_log_debug_enabled()) {
                 GSocketAddress *remote = soup_server_message_get_remote_address(msg);
                 g_autofree char *who = remote && G_IS_INET_SOCKET_ADDRESS(remote)

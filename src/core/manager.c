@@ -297,14 +297,9 @@ gboolean px_manager_start(PxManager *m, GError **error) {
 
 int px_manager_run(PxManager *m) {
         g_autofree char *status = NULL;
-        sigset_t mask;
         int r;
 
-        sigemptyset(&mask);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGINT);
-        if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
-                return -errno;
+        /* SIGTERM and SIGINT are blocked in main() before any thread starts */
         r = sd_event_add_signal(m->event, NULL, SIGTERM, NULL, NULL);
         if (r < 0)
                 return r;

@@ -123,6 +123,19 @@ gboolean px_listen_open(const PxListenPorts *ports, PxListenFds *ret, GError **e
                         close(fd);
                         continue;
                 }
+                if (which != PX_LISTENER_HTTP && sd_is_socket_inet(fd, AF_INET, SOCK_DGRAM, -1, 0) <= 0) {
+                        int port = socket_port(fd);
+                        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                                    "the %s socket passed by systemd is not an IPv4 UDP socket; use "
+                                    "ListenDatagram=0.0.0.0:%d (a bare port number makes an IPv6 socket)",
+                                    listener_names[which], port);
+                        close(fd);
+                        for (int j = k + 1; j < n; j++)
+                                close(SD_LISTEN_FDS_START + j);
+                        g_strfreev(names);
+                        px_listen_fds_close(&fds);
+                        return FALSE;
+                }
                 (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
                 if (which != PX_LISTENER_HTTP)
                         (void) px_udp_setup(fd, which == PX_LISTENER_DHCP);
