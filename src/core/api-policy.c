@@ -15,12 +15,12 @@
 
 #define PHASE "api"
 /* refusals and errors are kept only long enough to absorb a burst of retransmissions */
-#define REFUSAL_CACHE_USEC (2 * G_USEC_PER_SEC)
-#define MAX_CACHE_ENTRIES 4096
-#define MAX_CALLS_IN_FLIGHT 256
-#define BOOT_FILE_LIFETIME_S (6 * 3600)
+#define REFUSAL_CACHE_USEC     (2 * G_USEC_PER_SEC)
+#define MAX_CACHE_ENTRIES      4096
+#define MAX_CALLS_IN_FLIGHT    256
+#define BOOT_FILE_LIFETIME_S   (6 * 3600)
 #define CMDLINE_URL_LIFETIME_S (30 * 24 * 3600)
-#define READ_CHUNK 16384
+#define READ_CHUNK             16384
 
 typedef struct Waiter {
         PxPolicyCallback cb;
@@ -60,13 +60,6 @@ struct ApiPolicy {
         unsigned in_flight;
         PxApiStats stats;
 };
-
-static guint64 mac_key(const uint8_t mac[6]) {
-        guint64 k = 0;
-        for (int i = 0; i < 6; i++)
-                k = k << 8 | mac[i];
-        return k;
-}
 
 static void waiter_free(Waiter *w) {
         g_clear_object(&w->cancellable);
@@ -109,8 +102,7 @@ static char *map_cmdline_url(const char *absolute_url, void *userdata, GError **
 
         if (!id)
                 return NULL;
-        snprintf(dashed, sizeof(dashed), "%02x-%02x-%02x-%02x-%02x-%02x", c->mac[0], c->mac[1], c->mac[2], c->mac[3],
-                 c->mac[4], c->mac[5]);
+        px_mac_to_dashed(c->mac, dashed);
         return g_strdup_printf("%s/_/file/%s/%s", c->base_url, dashed, id);
 }
 
@@ -293,8 +285,8 @@ static void on_sent(GObject *source, GAsyncResult *res, gpointer userdata) {
 /* libsoup's timeout is per read or write; this bounds the whole call, slow dribbles included */
 static gboolean on_call_timeout(gpointer userdata) {
         Entry *e = userdata;
-        g_autofree char *why = g_strdup_printf("API did not answer within %.1f s",
-                                               (double) e->policy->timeout_usec / G_USEC_PER_SEC);
+        g_autofree char *why =
+                g_strdup_printf("API did not answer within %.1f s", (double) e->policy->timeout_usec / G_USEC_PER_SEC);
 
         e->timeout_id = 0;
         finish_call(e, NULL, why);
@@ -339,7 +331,7 @@ static void evict_expired(ApiPolicy *p) {
 static void api_resolve(PxPolicy *base, const PxMachine *m, GCancellable *cancellable, PxPolicyCallback cb,
                         void *userdata) {
         ApiPolicy *p = (ApiPolicy *) base;
-        guint64 key = mac_key(m->mac);
+        guint64 key = px_mac_to_u64(m->mac);
         Entry *e = g_hash_table_lookup(p->entries, &key);
         Waiter *w;
 

@@ -14,11 +14,11 @@
 #include "px-build-config.h"
 
 #define DEFAULT_CONFIG_FILE PX_SYSCONFDIR "/pixiecore/pixiecore.conf"
-#define KEYFILE_GROUP "pixiecore"
+#define KEYFILE_GROUP       "pixiecore"
 /* Linux x86 COMMAND_LINE_SIZE is 2048 including the NUL and the initrd= arguments we add. */
 #define CMDLINE_MAX 1900
 
-G_DEFINE_QUARK(px-config-error-quark, px_config_error)
+G_DEFINE_QUARK(px - config - error - quark, px_config_error)
 
 static const char *const bootloader_names[_PX_BOOTLOADER_MAX] = {
         [PX_BOOTLOADER_IPXE] = "ipxe",
@@ -177,42 +177,40 @@ typedef enum {
         OPT_VERSION,
 } OptionId;
 
-static const struct option long_options[] = {
-        {"kernel", required_argument, NULL, OPT_KERNEL},
-        {"initrd", required_argument, NULL, OPT_INITRD},
-        {"cmdline", required_argument, NULL, OPT_CMDLINE},
-        {"bootmsg", required_argument, NULL, OPT_MESSAGE},
-        {"message", required_argument, NULL, OPT_MESSAGE},
-        {"api", required_argument, NULL, OPT_API},
-        {"api-timeout", required_argument, NULL, OPT_API_TIMEOUT},
-        {"api-request-timeout", required_argument, NULL, OPT_API_TIMEOUT},
-        {"api-cache-time", required_argument, NULL, OPT_API_CACHE},
-        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-        {"debug", no_argument, NULL, OPT_DEBUG},
-        {"log-timestamps", no_argument, NULL, OPT_LOG_TIMESTAMPS},
-        {"listen-addr", required_argument, NULL, OPT_LISTEN_ADDR},
-        {"interface", required_argument, NULL, OPT_INTERFACE},
-        {"port", required_argument, NULL, OPT_PORT},
-        {"port-http", required_argument, NULL, OPT_PORT},
-        {"port-dhcp", required_argument, NULL, OPT_PORT_DHCP},
-        {"port-pxe", required_argument, NULL, OPT_PORT_PXE},
-        {"port-tftp", required_argument, NULL, OPT_PORT_TFTP},
-        {"bootloader", required_argument, NULL, OPT_BOOTLOADER},
-        {"ipxe-bios", required_argument, NULL, OPT_IPXE_BIOS},
-        {"ipxe-ipxe", required_argument, NULL, OPT_IPXE_IPXE},
-        {"ipxe-efi32", required_argument, NULL, OPT_IPXE_EFI32},
-        {"ipxe-efi64", required_argument, NULL, OPT_IPXE_EFI64},
-        {"pxelinux", required_argument, NULL, OPT_PXELINUX},
-        {"ldlinux", required_argument, NULL, OPT_LDLINUX},
-        {"syslinux-efi64", required_argument, NULL, OPT_SYSLINUX_EFI64},
-        {"ldlinux-e64", required_argument, NULL, OPT_LDLINUX_E64},
-        {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
-        {"max-tftp-transfers", required_argument, NULL, OPT_MAX_TFTP_TRANSFERS},
-        {"config", required_argument, NULL, OPT_CONFIG},
-        {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {}
-};
+static const struct option long_options[] = {{"kernel", required_argument, NULL, OPT_KERNEL},
+                                             {"initrd", required_argument, NULL, OPT_INITRD},
+                                             {"cmdline", required_argument, NULL, OPT_CMDLINE},
+                                             {"bootmsg", required_argument, NULL, OPT_MESSAGE},
+                                             {"message", required_argument, NULL, OPT_MESSAGE},
+                                             {"api", required_argument, NULL, OPT_API},
+                                             {"api-timeout", required_argument, NULL, OPT_API_TIMEOUT},
+                                             {"api-request-timeout", required_argument, NULL, OPT_API_TIMEOUT},
+                                             {"api-cache-time", required_argument, NULL, OPT_API_CACHE},
+                                             {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+                                             {"debug", no_argument, NULL, OPT_DEBUG},
+                                             {"log-timestamps", no_argument, NULL, OPT_LOG_TIMESTAMPS},
+                                             {"listen-addr", required_argument, NULL, OPT_LISTEN_ADDR},
+                                             {"interface", required_argument, NULL, OPT_INTERFACE},
+                                             {"port", required_argument, NULL, OPT_PORT},
+                                             {"port-http", required_argument, NULL, OPT_PORT},
+                                             {"port-dhcp", required_argument, NULL, OPT_PORT_DHCP},
+                                             {"port-pxe", required_argument, NULL, OPT_PORT_PXE},
+                                             {"port-tftp", required_argument, NULL, OPT_PORT_TFTP},
+                                             {"bootloader", required_argument, NULL, OPT_BOOTLOADER},
+                                             {"ipxe-bios", required_argument, NULL, OPT_IPXE_BIOS},
+                                             {"ipxe-ipxe", required_argument, NULL, OPT_IPXE_IPXE},
+                                             {"ipxe-efi32", required_argument, NULL, OPT_IPXE_EFI32},
+                                             {"ipxe-efi64", required_argument, NULL, OPT_IPXE_EFI64},
+                                             {"pxelinux", required_argument, NULL, OPT_PXELINUX},
+                                             {"ldlinux", required_argument, NULL, OPT_LDLINUX},
+                                             {"syslinux-efi64", required_argument, NULL, OPT_SYSLINUX_EFI64},
+                                             {"ldlinux-e64", required_argument, NULL, OPT_LDLINUX_E64},
+                                             {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
+                                             {"max-tftp-transfers", required_argument, NULL, OPT_MAX_TFTP_TRANSFERS},
+                                             {"config", required_argument, NULL, OPT_CONFIG},
+                                             {"help", no_argument, NULL, OPT_HELP},
+                                             {"version", no_argument, NULL, OPT_VERSION},
+                                             {}};
 
 static const struct option *find_option(const char *name) {
         for (const struct option *o = long_options; o->name; o++)
@@ -611,8 +609,8 @@ static gboolean check_file(const char *what, const char *path, const char *packa
                 return TRUE;
         if (stat(path, &st) < 0) {
                 g_set_error(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID, "%s %s: %s%s%s%s", what, path,
-                            g_strerror(errno), package ? " (install the Debian package '" : "",
-                            package ? package : "", package ? "')" : "");
+                            g_strerror(errno), package ? " (install the Debian package '" : "", package ? package : "",
+                            package ? "')" : "");
                 return FALSE;
         }
         if (!S_ISREG(st.st_mode)) {
@@ -680,9 +678,10 @@ gboolean px_config_validate(PxConfig *c, GError **error) {
                                 return FALSE;
                         }
                 if (c->bootloader == PX_BOOTLOADER_IPXE && !px_bootscript_message_is_safe(c->message)) {
-                        g_set_error_literal(error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID,
-                                            "-bootmsg: '${', or words starting with '#' or being '||', '&&', ';' "
-                                            "cannot be shown by iPXE's echo (--bootloader pxelinux shows them literally)");
+                        g_set_error_literal(
+                                error, PX_CONFIG_ERROR, PX_CONFIG_ERROR_INVALID,
+                                "-bootmsg: '${', or words starting with '#' or being '||', '&&', ';' "
+                                "cannot be shown by iPXE's echo (--bootloader pxelinux shows them literally)");
                         return FALSE;
                 }
         }

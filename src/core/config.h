@@ -28,8 +28,8 @@ typedef struct PxConfig {
         /* API mode */
         char *api_url;
         guint64 api_timeout_usec;
-        guint64 api_cache_usec;    /* how long one API answer serves a machine's boot */
-        char *state_dir;           /* persistent state (file ID key); $STATE_DIRECTORY by default */
+        guint64 api_cache_usec;     /* how long one API answer serves a machine's boot */
+        char *state_dir;            /* persistent state (file ID key); $STATE_DIRECTORY by default */
         guint64 upstream_max_bytes; /* cap on a proxied upstream file */
 
         bool debug;
@@ -40,12 +40,12 @@ typedef struct PxConfig {
         PxBootloader bootloader;
 
         /* bootloader files (Debian's locations by default) */
-        char *ipxe_bios;  /* undionly.kpxe: BIOS PXE ROMs */
-        char *ipxe_ipxe;  /* ipxe.pxe: BIOS machines whose ROM is a limited iPXE */
-        char *ipxe_efi32; /* may be missing: then EFI32 clients are not answered */
-        char *ipxe_efi64; /* ipxe.efi */
-        char *pxelinux;   /* lpxelinux.0 */
-        char *ldlinux;    /* ldlinux.c32 */
+        char *ipxe_bios;      /* undionly.kpxe: BIOS PXE ROMs */
+        char *ipxe_ipxe;      /* ipxe.pxe: BIOS machines whose ROM is a limited iPXE */
+        char *ipxe_efi32;     /* may be missing: then EFI32 clients are not answered */
+        char *ipxe_efi64;     /* ipxe.efi */
+        char *pxelinux;       /* lpxelinux.0 */
+        char *ldlinux;        /* ldlinux.c32 */
         char *syslinux_efi64; /* syslinux.efi (optional) */
         char *ldlinux_e64;    /* ldlinux.e64 (optional) */
 

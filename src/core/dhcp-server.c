@@ -12,7 +12,7 @@
 #define MAX_PACKETS_PER_WAKEUP 64
 
 typedef enum ReplyPort {
-        REPLY_PROXY_DHCP, /* answer on 67 */
+        REPLY_PROXY_DHCP,  /* answer on 67 */
         REPLY_BOOT_SERVER, /* answer on 4011 */
 } ReplyPort;
 
@@ -33,10 +33,6 @@ static struct in_addr server_address(PxManager *m, const PxUdpMeta *meta) {
         if (m->config->listen_addr.s_addr != htonl(INADDR_ANY))
                 return m->config->listen_addr;
         return meta->local;
-}
-
-static void mac_dashed(const uint8_t mac[6], char buf[PX_MAC_STRLEN]) {
-        snprintf(buf, PX_MAC_STRLEN, "%02x-%02x-%02x-%02x-%02x-%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
 /* The loader this firmware gets over TFTP, by bootloader family; NULL if none fits. */
@@ -78,7 +74,7 @@ static void send_reply(PendingReply *p, PxBootSpec *spec, const char *reason) {
         int len, r, fd;
 
         px_mac_to_string(c->mac, mac);
-        mac_dashed(c->mac, dashed);
+        px_mac_to_dashed(c->mac, dashed);
         inet_ntop(AF_INET, &server_ip, ip, sizeof(ip));
 
         session = px_session_table_lookup(m->sessions, c->mac);
@@ -200,8 +196,8 @@ static void log_packet(const char *phase, const PxUdpMeta *meta, const Dhcp4Pack
                      "packet from %s:%u if %d: type %d xid 0x%08x giaddr %s arch %d ipxe %s features 0x%x "
                      "user-class '%s' guid %s",
                      peer, ntohs(meta->peer.sin_port), meta->ifindex, pkt->message_type, pkt->xid,
-                     inet_ntoa(pkt->giaddr), c ? c->arch : -1, c && c->is_ipxe ? "yes" : "no",
-                     c ? c->ipxe_features : 0, c ? c->user_class : "", c && c->has_guid ? "yes" : "no");
+                     inet_ntoa(pkt->giaddr), c ? c->arch : -1, c && c->is_ipxe ? "yes" : "no", c ? c->ipxe_features : 0,
+                     c ? c->user_class : "", c && c->has_guid ? "yes" : "no");
 }
 
 static void handle_packet(PxManager *m, ReplyPort port, const uint8_t *buf, size_t len, const PxUdpMeta *meta) {

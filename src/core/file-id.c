@@ -12,7 +12,7 @@
 
 #include "px-macro.h"
 
-G_DEFINE_QUARK(px-file-id-error-quark, px_file_id_error)
+G_DEFINE_QUARK(px - file - id - error - quark, px_file_id_error)
 
 #define KEY_SIZE    32
 #define NONCE_SIZE  12

@@ -80,9 +80,9 @@ static GBytes *fetch_url(PxFileStore *s, const char *url, GError **error) {
         int fd;
 
         if (!s->http)
-                s->http = soup_session_new_with_options("timeout", DOWNLOAD_TIMEOUT_S, "idle-timeout",
-                                                        DOWNLOAD_TIMEOUT_S, "user-agent", "pixiecore/" PACKAGE_VERSION,
-                                                        NULL);
+                s->http =
+                        soup_session_new_with_options("timeout", DOWNLOAD_TIMEOUT_S, "idle-timeout", DOWNLOAD_TIMEOUT_S,
+                                                      "user-agent", "pixiecore/" PACKAGE_VERSION, NULL);
         msg = soup_message_new(SOUP_METHOD_GET, url);
         if (!msg) {
                 g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "%s: not a valid URL", url);
@@ -115,8 +115,8 @@ static GBytes *fetch_url(PxFileStore *s, const char *url, GError **error) {
                 return NULL;
         }
         if (expected > 0 && copied != expected) {
-                g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT, "%s: got %" G_GSSIZE_FORMAT " of %" G_GOFFSET_FORMAT " bytes",
-                            url, copied, expected);
+                g_set_error(error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
+                            "%s: got %" G_GSSIZE_FORMAT " of %" G_GOFFSET_FORMAT " bytes", url, copied, expected);
                 (void) unlink(path);
                 return NULL;
         }

@@ -5,7 +5,7 @@
 
 #include "px-log.h"
 
-#define PHASE "http"
+#define PHASE      "http"
 #define CHUNK_SIZE (256 * 1024)
 
 typedef struct Proxy {
@@ -63,7 +63,8 @@ static void fail_before_body(Proxy *p, guint status, const char *why) {
 static void fail_mid_stream(Proxy *p, const char *why) {
         GSocket *socket = soup_server_message_get_socket(p->msg);
 
-        px_log_warning(p->mac, PHASE, "upstream %s failed after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes: %s",
+        px_log_warning(p->mac, PHASE,
+                       "upstream %s failed after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes: %s",
                        p->url_for_log, p->received, p->expected, why);
         p->done = true;
         if (socket)

@@ -69,10 +69,6 @@ static char *base_url(SoupServerMessage *msg) {
         return port == 80 ? g_strdup_printf("http://%s", ip) : g_strdup_printf("http://%s:%u", ip, port);
 }
 
-static void mac_dashed(const uint8_t mac[6], char buf[PX_MAC_STRLEN]) {
-        snprintf(buf, PX_MAC_STRLEN, "%02x-%02x-%02x-%02x-%02x-%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
-}
-
 static PxSession *session_for(PxManager *m, const uint8_t mac[6], SoupServerMessage *msg) {
         PxSession *s = px_session_table_ensure(m->sessions, mac, false);
         GSocketAddress *remote = soup_server_message_get_remote_address(msg);
@@ -133,7 +129,7 @@ static void script_answered(PxBootSpec *spec, const char *reason, void *userdata
         PxSession *session = px_session_table_lookup(m->sessions, r->mac);
 
         px_mac_to_string(r->mac, mac);
-        mac_dashed(r->mac, dashed);
+        px_mac_to_dashed(r->mac, dashed);
 
         if (!spec) {
                 px_log_info(mac, PHASE, "not booting this machine: %s", reason ? reason : "policy");
@@ -234,8 +230,9 @@ static void on_download_finished(SoupServerMessage *msg, gpointer userdata) {
         if (complete)
                 px_log_info(d->has_mac ? mac : NULL, PHASE, "sent %s (%" G_GUINT64_FORMAT " bytes)", d->file, d->sent);
         else
-                px_log_info(d->has_mac ? mac : NULL, PHASE, "transfer of %s ended after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes",
-                            d->file, d->sent, d->total);
+                px_log_info(d->has_mac ? mac : NULL, PHASE,
+                            "transfer of %s ended after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes", d->file,
+                            d->sent, d->total);
         if (s && complete && d->last_file && g_strcmp0(s->current_file, d->file) == 0)
                 px_session_set_state(s, PX_SESSION_BOOTING);
 }
@@ -415,10 +412,10 @@ static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *pa
                 return;
         }
         px_session_begin_file(session,
-                                      g_str_equal(parts[1], "kernel") || g_str_has_prefix(parts[1], "kernel")
-                                              ? PX_SESSION_LOADING_KERNEL
-                                              : PX_SESSION_LOADING_INITRD,
-                                      parts[1], d->total);
+                              g_str_equal(parts[1], "kernel") || g_str_has_prefix(parts[1], "kernel")
+                                      ? PX_SESSION_LOADING_KERNEL
+                                      : PX_SESSION_LOADING_INITRD,
+                              parts[1], d->total);
         serve_bytes(m, msg, data, d);
 }
 

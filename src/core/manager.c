@@ -12,7 +12,7 @@
 #include "px-log.h"
 
 #define SESSION_IDLE_TIMEOUT_USEC (10 * 60 * G_USEC_PER_SEC)
-#define EXPIRE_INTERVAL_USEC (30 * G_USEC_PER_SEC)
+#define EXPIRE_INTERVAL_USEC      (30 * G_USEC_PER_SEC)
 
 /* Every file a bootloader may ask for by name, over TFTP or HTTP. */
 static const PxLoader ipxe_loaders[] = {
@@ -121,8 +121,9 @@ static void tftp_event(void *userdata, const TftpEvent *ev) {
                 break;
         case TFTP_EVENT_ABORTED:
                 /* firmware asks tsize, then aborts and asks again: normal */
-                px_log_debug(has_mac ? mac_str : NULL, "tftp", "%s: client ended transfer after option negotiation (%s)",
-                             ev->filename, ev->error ? ev->error : "");
+                px_log_debug(has_mac ? mac_str : NULL, "tftp",
+                             "%s: client ended transfer after option negotiation (%s)", ev->filename,
+                             ev->error ? ev->error : "");
                 break;
         case TFTP_EVENT_FAILED:
                 px_log_warning(has_mac ? mac_str : NULL, "tftp", "transfer of %s to %s failed: %s", ev->filename, peer,
@@ -256,8 +257,9 @@ gboolean px_manager_start(PxManager *m, GError **error) {
                                 return FALSE;
                         }
                 } else {
-                        px_log_notice(NULL, "init", "no state directory (-state-dir or $STATE_DIRECTORY): "
-                                                    "file links handed to machines will not survive a restart");
+                        px_log_notice(NULL, "init",
+                                      "no state directory (-state-dir or $STATE_DIRECTORY): "
+                                      "file links handed to machines will not survive a restart");
                         m->file_ids = px_file_ids_new_ephemeral();
                 }
                 m->upstream = soup_session_new_with_options("timeout", 30, "idle-timeout", 60, "user-agent",

@@ -19,9 +19,9 @@ typedef struct PxDhcpStats {
         uint64_t malformed;
         uint64_t not_pxe;
         uint64_t unsupported_arch;
-        uint64_t ignored;  /* wrong message type, interface, or policy said no */
-        uint64_t offers;   /* port 67 */
-        uint64_t acks;     /* port 4011 */
+        uint64_t ignored; /* wrong message type, interface, or policy said no */
+        uint64_t offers;  /* port 67 */
+        uint64_t acks;    /* port 4011 */
         uint64_t send_errors;
 } PxDhcpStats;
 

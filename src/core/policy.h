@@ -65,9 +65,9 @@ PxPolicy *px_api_policy_new(const PxConfig *config, PxFileIds *ids);
 
 /* Statistics of the API policy, for logs and tests; NULL for other policies. */
 typedef struct PxApiStats {
-        uint64_t calls;     /* HTTP requests made */
+        uint64_t calls; /* HTTP requests made */
         uint64_t cache_hits;
-        uint64_t joined;    /* resolves that waited for a call already in flight */
-        uint64_t refusals;  /* non-200, bad JSON, timeouts, transport errors */
+        uint64_t joined;   /* resolves that waited for a call already in flight */
+        uint64_t refusals; /* non-200, bad JSON, timeouts, transport errors */
 } PxApiStats;
 const PxApiStats *px_api_policy_get_stats(PxPolicy *p);

@@ -34,13 +34,6 @@ struct PxSessionTable {
         uint64_t evicted;
 };
 
-static guint64 mac_key(const uint8_t mac[6]) {
-        guint64 k = 0;
-        for (int i = 0; i < 6; i++)
-                k = k << 8 | mac[i];
-        return k;
-}
-
 static void session_free(PxSession *s) {
         g_free(s->current_file);
         g_free(s->error);
@@ -71,7 +64,7 @@ static void notify(PxSessionTable *t, PxSession *s, int what) {
 }
 
 static void remove_session(PxSessionTable *t, PxSession *s) {
-        guint64 key = mac_key(s->mac);
+        guint64 key = px_mac_to_u64(s->mac);
 
         notify(t, s, 2);
         g_queue_remove(&t->order, s);
@@ -96,7 +89,7 @@ void px_session_table_add_observer(PxSessionTable *t, const PxSessionObserver *o
 }
 
 PxSession *px_session_table_lookup(PxSessionTable *t, const uint8_t mac[6]) {
-        guint64 key = mac_key(mac);
+        guint64 key = px_mac_to_u64(mac);
         return g_hash_table_lookup(t->by_mac, &key);
 }
 
@@ -138,7 +131,7 @@ PxSession *px_session_table_ensure(PxSessionTable *t, const uint8_t mac[6], bool
         s->started_usec = (uint64_t) g_get_real_time();
         touch(s);
         key = g_new(guint64, 1);
-        *key = mac_key(mac);
+        *key = px_mac_to_u64(mac);
         g_hash_table_insert(t->by_mac, key, s);
         g_queue_push_tail(&t->order, s);
         notify(t, s, 0);

@@ -21,8 +21,8 @@ typedef enum PxSessionState {
         PX_SESSION_SCRIPT_SENT,        /* iPXE script or PXELINUX config served */
         PX_SESSION_LOADING_KERNEL,
         PX_SESSION_LOADING_INITRD,
-        PX_SESSION_BOOTING,            /* everything sent: the machine is starting its kernel */
-        PX_SESSION_IGNORED,            /* policy says: do not boot this machine */
+        PX_SESSION_BOOTING, /* everything sent: the machine is starting its kernel */
+        PX_SESSION_IGNORED, /* policy says: do not boot this machine */
         PX_SESSION_FAILED,
         _PX_SESSION_STATE_MAX,
         _PX_SESSION_STATE_INVALID = -EINVAL,
@@ -48,7 +48,7 @@ typedef struct PxSession {
         uint64_t updated_usec;
         uint64_t last_activity_monotonic_usec;
         char *error;
-        char *target_source; /* "static", later "machine", "api", "default" */
+        char *target_source;     /* "static", later "machine", "api", "default" */
         struct PxBootSpec *spec; /* what the last script told it to fetch */
 } PxSession;
 

@@ -33,22 +33,22 @@
  * Ownership of listen_fd passes to the server only when tftp_server_new() succeeds; on failure
  * the caller still owns it. Event callbacks must not free the server. */
 
-#define DEFAULT_MAX_TRANSFERS 256U
+#define DEFAULT_MAX_TRANSFERS  256U
 #define DEFAULT_MAX_WINDOWSIZE 64U
-#define DEFAULT_TIMEOUT_MS 1000U
-#define DEFAULT_MAX_RETRIES 5U
+#define DEFAULT_TIMEOUT_MS     1000U
+#define DEFAULT_MAX_RETRIES    5U
 /* Used when the ingress interface's MTU cannot be determined: Ethernet (1500 - 32). */
 #define FALLBACK_BLKSIZE_CAP 1468U
 /* IPv4 header (20) + UDP header (8) + TFTP DATA header (4). */
 #define DATA_OVERHEAD 32U
 /* Floor of the adaptive retransmit timeout. */
-#define MIN_RTO_USEC (20U * 1000U)
+#define MIN_RTO_USEC  (20U * 1000U)
 #define PROGRESS_STEP (64U * 1024U)
-#define SEND_BATCH 32U
+#define SEND_BATCH    32U
 /* Packets handled per wakeup on one socket before yielding to other sources. */
-#define RECV_BUDGET 64
-#define RX_BUFFER_SIZE 4096
-#define OACK_BUFFER_SIZE 128
+#define RECV_BUDGET       64
+#define RX_BUFFER_SIZE    4096
+#define OACK_BUFFER_SIZE  128
 #define ERROR_BUFFER_SIZE 512
 
 typedef struct TftpTransfer TftpTransfer;
@@ -163,8 +163,7 @@ static void transfer_send_error(TftpTransfer *t, const struct sockaddr_in *to, u
         n = tftp_build_error(buf, sizeof(buf), code, msg);
         if (n < 0)
                 return;
-        (void) sendto(t->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *) to,
-                      sizeof(*to));
+        (void) sendto(t->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *) to, sizeof(*to));
 }
 
 /* Ends the transfer: reports it and frees it. The transfer must not be touched afterwards. */
@@ -209,8 +208,7 @@ static int transfer_set_want_write(TftpTransfer *t, bool b) {
 
 /* Send failures the retransmit timer will take care of. */
 static bool errno_is_transient(int e) {
-        return e == EAGAIN || e == ENOBUFS || e == EINTR || e == ECONNREFUSED || e == EHOSTUNREACH ||
-               e == ENETUNREACH;
+        return e == EAGAIN || e == ENOBUFS || e == EINTR || e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH;
 }
 
 /* Puts blocks next_send..window_end on the wire, in batches. Stops at EAGAIN and resumes when the
@@ -228,15 +226,16 @@ static int transfer_send_pending(TftpTransfer *t) {
                         size_t len = (size_t) MIN((uint64_t) t->blksize, t->size - offset);
 
                         tftp_build_data_header(headers[n], (uint16_t) (idx & 0xffff));
-                        iov[n][0] = (struct iovec) { .iov_base = headers[n], .iov_len = 4 };
-                        iov[n][1] = (struct iovec) { .iov_base = (void *) (t->content + offset), .iov_len = len };
-                        msgs[n] = (struct mmsghdr) {
-                                .msg_hdr = {
-                                        .msg_name = &t->peer,
-                                        .msg_namelen = sizeof(t->peer),
-                                        .msg_iov = iov[n],
-                                        .msg_iovlen = len > 0 ? 2 : 1,
-                                },
+                        iov[n][0] = (struct iovec){.iov_base = headers[n], .iov_len = 4};
+                        iov[n][1] = (struct iovec){.iov_base = (void *) (t->content + offset), .iov_len = len};
+                        msgs[n] = (struct mmsghdr){
+                                .msg_hdr =
+                                        {
+                                                .msg_name = &t->peer,
+                                                .msg_namelen = sizeof(t->peer),
+                                                .msg_iov = iov[n],
+                                                .msg_iovlen = len > 0 ? 2 : 1,
+                                        },
                         };
                 }
 
@@ -262,7 +261,7 @@ static int transfer_send_block(TftpTransfer *t, uint64_t idx) {
         uint64_t offset = (idx - 1) * t->blksize;
         uint8_t header[4];
         struct iovec iov[2] = {
-                { .iov_base = header, .iov_len = sizeof(header) },
+                {.iov_base = header, .iov_len = sizeof(header)},
                 {
                         .iov_base = (void *) (t->content + offset),
                         .iov_len = (size_t) MIN((uint64_t) t->blksize, t->size - offset),
@@ -320,8 +319,8 @@ static void transfer_rtt_sample(TftpTransfer *t) {
                 t->rttvar_usec = (3 * t->rttvar_usec + diff) / 4;
                 t->srtt_usec = MAX((7 * t->srtt_usec + rtt) / 8, 1U);
         }
-        t->rto_base_usec = CLAMP(t->srtt_usec + MAX(4 * t->rttvar_usec, MIN_RTO_USEC / 4), MIN_RTO_USEC,
-                                 t->timeout_usec);
+        t->rto_base_usec =
+                CLAMP(t->srtt_usec + MAX(4 * t->rttvar_usec, MIN_RTO_USEC / 4), MIN_RTO_USEC, t->timeout_usec);
         t->rto_usec = t->rto_base_usec;
 }
 
@@ -583,7 +582,7 @@ static void server_send_error(TftpServer *s, const struct sockaddr_in *peer, str
         n = tftp_build_error(buf, sizeof(buf), code, msg);
         if (n < 0)
                 return;
-        iov = (struct iovec) { .iov_base = buf, .iov_len = (size_t) n };
+        iov = (struct iovec){.iov_base = buf, .iov_len = (size_t) n};
 
         if (local.s_addr != INADDR_ANY) {
                 struct cmsghdr *cmsg;
@@ -629,7 +628,7 @@ static int transfer_new(TftpServer *s, const TftpRequest *req, const struct sock
                         int ifindex, GBytes *data, void *file_tag, TftpTransfer **ret) {
         g_autoptr(GBytes) bytes = g_bytes_ref(data);
         TftpTransfer *t;
-        TftpOack oack = { .blksize = -1, .timeout_s = -1, .tsize = -1, .windowsize = -1 };
+        TftpOack oack = {.blksize = -1, .timeout_s = -1, .tsize = -1, .windowsize = -1};
         gsize size;
         int r, sndbuf;
 
@@ -694,8 +693,8 @@ static int transfer_new(TftpServer *s, const TftpRequest *req, const struct sock
                 goto fail;
         (void) sd_event_source_set_description(t->io, "tftp-transfer");
 
-        r = sd_event_add_time_relative(s->event, &t->timer, CLOCK_MONOTONIC, t->timeout_usec, 1000,
-                                       transfer_on_timer, t);
+        r = sd_event_add_time_relative(s->event, &t->timer, CLOCK_MONOTONIC, t->timeout_usec, 1000, transfer_on_timer,
+                                       t);
         if (r < 0)
                 goto fail;
         (void) sd_event_source_set_description(t->timer, "tftp-retransmit");
@@ -807,7 +806,7 @@ static int server_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                         uint8_t buf[CMSG_SPACE(sizeof(struct in_pktinfo)) + 64];
                 } control;
                 struct sockaddr_in peer = {};
-                struct iovec iov = { .iov_base = s->rx, .iov_len = sizeof(s->rx) };
+                struct iovec iov = {.iov_base = s->rx, .iov_len = sizeof(s->rx)};
                 struct msghdr mh = {
                         .msg_name = &peer,
                         .msg_namelen = sizeof(peer),
@@ -816,7 +815,7 @@ static int server_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                         .msg_control = control.buf,
                         .msg_controllen = sizeof(control.buf),
                 };
-                struct in_addr local = { .s_addr = INADDR_ANY };
+                struct in_addr local = {.s_addr = INADDR_ANY};
                 int ifindex = 0;
                 ssize_t n;
 

@@ -32,18 +32,18 @@ typedef struct TftpEvent {
 typedef struct TftpServerOps {
         /* Map a requested name to content. Return 0 with a new reference in *ret_data and an
          * optional tag passed back in events; or -ENOENT (TFTP error 1) / -EACCES (error 2). */
-        int (*open_file)(void *userdata, const char *filename, const struct sockaddr_in *peer,
-                         GBytes **ret_data, void **ret_file_tag);
+        int (*open_file)(void *userdata, const char *filename, const struct sockaddr_in *peer, GBytes **ret_data,
+                         void **ret_file_tag);
         void (*event)(void *userdata, const TftpEvent *ev);
 } TftpServerOps;
 
 typedef struct TftpServerConfig {
-        unsigned max_transfers;   /* concurrent transfers; further RRQs get an ERROR (default 256) */
-        unsigned max_blksize;     /* cap on negotiated blksize (default 65464; also capped by
-                                   * the ingress interface MTU - 32) */
-        unsigned max_windowsize;  /* cap on negotiated windowsize (default 64) */
-        unsigned timeout_ms;      /* retransmit timeout when the client asks none (default 1000) */
-        unsigned max_retries;     /* retransmits per window before giving up (default 5) */
+        unsigned max_transfers;  /* concurrent transfers; further RRQs get an ERROR (default 256) */
+        unsigned max_blksize;    /* cap on negotiated blksize (default 65464; also capped by
+                                  * the ingress interface MTU - 32) */
+        unsigned max_windowsize; /* cap on negotiated windowsize (default 64) */
+        unsigned timeout_ms;     /* retransmit timeout when the client asks none (default 1000) */
+        unsigned max_retries;    /* retransmits per window before giving up (default 5) */
 } TftpServerConfig;
 
 typedef struct TftpServerStats {

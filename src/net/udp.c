@@ -49,8 +49,7 @@ ssize_t px_udp_recv(int fd, void *buf, size_t size, PxUdpMeta *ret_meta) {
         return n;
 }
 
-int px_udp_send(int fd, const void *buf, size_t len, const struct sockaddr_in *to, int ifindex,
-                struct in_addr src) {
+int px_udp_send(int fd, const void *buf, size_t len, const struct sockaddr_in *to, int ifindex, struct in_addr src) {
         union {
                 struct cmsghdr align;
                 uint8_t buf[CMSG_SPACE(sizeof(struct in_pktinfo))];

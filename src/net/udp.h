@@ -21,8 +21,7 @@ ssize_t px_udp_recv(int fd, void *buf, size_t size, PxUdpMeta *ret_meta);
 
 /* Sends `len` bytes to `to`, out of `ifindex` (0: routing decides) with source address `src`
  * (INADDR_ANY: kernel decides). */
-int px_udp_send(int fd, const void *buf, size_t len, const struct sockaddr_in *to, int ifindex,
-                struct in_addr src);
+int px_udp_send(int fd, const void *buf, size_t len, const struct sockaddr_in *to, int ifindex, struct in_addr src);
 
 /* Enables IP_PKTINFO (and SO_BROADCAST if asked) on an existing socket. */
 int px_udp_setup(int fd, bool broadcast);

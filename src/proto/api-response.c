@@ -6,7 +6,7 @@
 
 #include "px-macro.h"
 
-G_DEFINE_QUARK(api-response-error-quark, api_response_error)
+G_DEFINE_QUARK(api - response - error - quark, api_response_error)
 
 void api_boot_response_free(ApiBootResponse *r) {
         if (!r)

@@ -9,11 +9,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DHCP4_HEADER_LEN 236
-#define DHCP4_MAGIC_LEN 4
-#define DHCP4_MIN_LEN (DHCP4_HEADER_LEN + DHCP4_MAGIC_LEN)
-#define DHCP4_MIN_REPLY_LEN 300 /* BOOTP minimum; replies are padded up to it */
-#define DHCP4_MAX_PACKET 1500   /* largest packet parsed or built */
+#define DHCP4_HEADER_LEN    236
+#define DHCP4_MAGIC_LEN     4
+#define DHCP4_MIN_LEN       (DHCP4_HEADER_LEN + DHCP4_MAGIC_LEN)
+#define DHCP4_MIN_REPLY_LEN 300  /* BOOTP minimum; replies are padded up to it */
+#define DHCP4_MAX_PACKET    1500 /* largest packet parsed or built */
 
 enum {
         DHCP4_OP_REQUEST = 1,

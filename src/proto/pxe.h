@@ -20,32 +20,32 @@ const char *px_firmware_to_string(PxFirmware f); /* "bios", "efi32", "efi64" */
 
 /* iPXE feature bits from option 175 (iPXE's DHCP_EB_FEATURE_* codes). */
 typedef enum IpxeFeature {
-        IPXE_FEATURE_PXE_EXT = 1u << 0,  /* 175.16 */
-        IPXE_FEATURE_HTTP = 1u << 1,     /* 175.19 */
-        IPXE_FEATURE_HTTPS = 1u << 2,    /* 175.20 */
-        IPXE_FEATURE_TFTP = 1u << 3,     /* 175.21 */
-        IPXE_FEATURE_DNS = 1u << 4,      /* 175.23 */
-        IPXE_FEATURE_BZIMAGE = 1u << 5,  /* 175.24 */
-        IPXE_FEATURE_MULTIBOOT = 1u << 6,/* 175.25 */
-        IPXE_FEATURE_PXE = 1u << 7,      /* 175.33 */
-        IPXE_FEATURE_ELF = 1u << 8,      /* 175.34 */
-        IPXE_FEATURE_COMBOOT = 1u << 9,  /* 175.35 */
-        IPXE_FEATURE_EFI = 1u << 10,     /* 175.36 */
-        IPXE_FEATURE_MENU = 1u << 11,    /* 175.39 */
+        IPXE_FEATURE_PXE_EXT = 1u << 0,   /* 175.16 */
+        IPXE_FEATURE_HTTP = 1u << 1,      /* 175.19 */
+        IPXE_FEATURE_HTTPS = 1u << 2,     /* 175.20 */
+        IPXE_FEATURE_TFTP = 1u << 3,      /* 175.21 */
+        IPXE_FEATURE_DNS = 1u << 4,       /* 175.23 */
+        IPXE_FEATURE_BZIMAGE = 1u << 5,   /* 175.24 */
+        IPXE_FEATURE_MULTIBOOT = 1u << 6, /* 175.25 */
+        IPXE_FEATURE_PXE = 1u << 7,       /* 175.33 */
+        IPXE_FEATURE_ELF = 1u << 8,       /* 175.34 */
+        IPXE_FEATURE_COMBOOT = 1u << 9,   /* 175.35 */
+        IPXE_FEATURE_EFI = 1u << 10,      /* 175.36 */
+        IPXE_FEATURE_MENU = 1u << 11,     /* 175.39 */
 } IpxeFeature;
 
 typedef struct PxeClient {
         uint8_t mac[6];
-        uint16_t arch;        /* raw option 93 value */
+        uint16_t arch; /* raw option 93 value */
         PxFirmware firmware;
-        bool has_vendor_class; /* option 60 starts with "PXEClient" */
-        bool has_guid;         /* option 97 present and well formed */
-        uint8_t guid[17];      /* option 97 payload, echoed verbatim */
-        bool is_ipxe;          /* user class (77) "iPXE", or option 175 present */
+        bool has_vendor_class;  /* option 60 starts with "PXEClient" */
+        bool has_guid;          /* option 97 present and well formed */
+        uint8_t guid[17];       /* option 97 payload, echoed verbatim */
+        bool is_ipxe;           /* user class (77) "iPXE", or option 175 present */
         uint32_t ipxe_features; /* IpxeFeature bits, 0 if not iPXE */
-        char user_class[64];   /* printable rendering of option 77, for logs: RFC 3004 items joined by
-                                * ',' ("\x04iPXE" -> "iPXE"), else the raw bytes; '?' for unprintables */
-        bool has_boot_item;    /* option 43 sub-option 71 (PXE_BOOT_ITEM), port 4011 requests */
+        char user_class[64];    /* printable rendering of option 77, for logs: RFC 3004 items joined by
+                                 * ',' ("\x04iPXE" -> "iPXE"), else the raw bytes; '?' for unprintables */
+        bool has_boot_item;     /* option 43 sub-option 71 (PXE_BOOT_ITEM), port 4011 requests */
         uint8_t boot_item[4];
 } PxeClient;
 
@@ -72,17 +72,17 @@ typedef enum PxeReplyKind {
 
 typedef struct PxeReplyParams {
         PxeReplyKind kind;
-        struct in_addr server_ip;     /* siaddr, option 54 */
-        const char *boot_file;        /* BOOTP file field; NULL or "" for none */
-        bool sname_is_server_ip;      /* write server IP as text into sname */
-        bool discovery_control;       /* option 43 = 06 01 08 FF: "boot the file, skip discovery" */
-        const char *pxelinux_prefix;  /* option 210, NULL to omit */
-        uint32_t pxelinux_reboot_s;   /* option 211 when pxelinux_prefix is set */
+        struct in_addr server_ip;    /* siaddr, option 54 */
+        const char *boot_file;       /* BOOTP file field; NULL or "" for none */
+        bool sname_is_server_ip;     /* write server IP as text into sname */
+        bool discovery_control;      /* option 43 = 06 01 08 FF: "boot the file, skip discovery" */
+        const char *pxelinux_prefix; /* option 210, NULL to omit */
+        uint32_t pxelinux_reboot_s;  /* option 211 when pxelinux_prefix is set */
 } PxeReplyParams;
 
 /* Builds a ProxyDHCP OFFER or a PXE boot server ACK into buf (size >= DHCP4_MIN_REPLY_LEN).
  * Options in order: 53, 54, 60 "PXEClient", 97 (echoed iff the client sent it), 43 (per
  * params, and on PXE_REPLY_BOOT_ACK the client's boot item 71 echoed when it sent one),
  * 210/211. Returns the length or a negative errno. */
-int pxe_build_reply(const Dhcp4Packet *request, const PxeClient *client, const PxeReplyParams *params,
-                    uint8_t *buf, size_t size);
+int pxe_build_reply(const Dhcp4Packet *request, const PxeClient *client, const PxeReplyParams *params, uint8_t *buf,
+                    size_t size);

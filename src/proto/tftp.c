@@ -132,8 +132,8 @@ int tftp_request_parse(const uint8_t *buf, size_t len, TftpRequest *ret) {
                         break;
 
                 if (option_is(name, (size_t) name_len, "blksize"))
-                        parse_option_int32(value, (size_t) value_len, TFTP_MIN_BLKSIZE, TFTP_MAX_BLKSIZE,
-                                           &seen_blksize, &req.blksize, &req.invalid_options);
+                        parse_option_int32(value, (size_t) value_len, TFTP_MIN_BLKSIZE, TFTP_MAX_BLKSIZE, &seen_blksize,
+                                           &req.blksize, &req.invalid_options);
                 else if (option_is(name, (size_t) name_len, "timeout"))
                         parse_option_int32(value, (size_t) value_len, 1, 255, &seen_timeout, &req.timeout_s,
                                            &req.invalid_options);

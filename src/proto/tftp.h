@@ -9,10 +9,10 @@
 #include <stdint.h>
 
 #define TFTP_DEFAULT_BLKSIZE 512
-#define TFTP_MIN_BLKSIZE 8
-#define TFTP_MAX_BLKSIZE 65464
-#define TFTP_MAX_WINDOWSIZE 65535
-#define TFTP_MAX_FILENAME 255
+#define TFTP_MIN_BLKSIZE     8
+#define TFTP_MAX_BLKSIZE     65464
+#define TFTP_MAX_WINDOWSIZE  65535
+#define TFTP_MAX_FILENAME    255
 
 enum {
         TFTP_OP_RRQ = 1,
@@ -36,9 +36,9 @@ enum {
 };
 
 typedef struct TftpRequest {
-        uint16_t opcode;                 /* RRQ or WRQ */
+        uint16_t opcode; /* RRQ or WRQ */
         char filename[TFTP_MAX_FILENAME + 1];
-        char mode[16];                   /* lower-cased: "octet", "netascii", "mail" */
+        char mode[16]; /* lower-cased: "octet", "netascii", "mail" */
         /* Options; value -1 means "not requested". Out-of-range values are reported as -1
          * and the option flagged in `invalid_options` so the server can ignore it (RFC 2347). */
         int32_t blksize;

@@ -35,8 +35,8 @@ static void emit(int level, const char *mac, const char *phase, const char *file
                 snprintf(code_file, sizeof(code_file), "CODE_FILE=%s", file ? file : "?");
                 snprintf(code_line, sizeof(code_line), "CODE_LINE=%d", line);
                 sd_journal_send_with_location(code_file, code_line, func ? func : "?", "MESSAGE=%s%s%s",
-                                              phase ? phase : "", phase ? ": " : "", message, "PRIORITY=%d",
-                                              level, "PIXIECORE_MAC=%s", mac ? mac : "", "PIXIECORE_PHASE=%s",
+                                              phase ? phase : "", phase ? ": " : "", message, "PRIORITY=%d", level,
+                                              "PIXIECORE_MAC=%s", mac ? mac : "", "PIXIECORE_PHASE=%s",
                                               phase ? phase : "", "GLIB_DOMAIN=%s", domain ? domain : "", NULL);
                 return;
         }
@@ -47,8 +47,8 @@ static void emit(int level, const char *mac, const char *phase, const char *file
                 mac ? mac : "", mac ? " " : "", message);
 }
 
-int px_log_full(int level, int error, const char *mac, const char *phase, const char *file, int line,
-                const char *func, const char *format, ...) {
+int px_log_full(int level, int error, const char *mac, const char *phase, const char *file, int line, const char *func,
+                const char *format, ...) {
         int saved = errno;
         char buf[2048];
         va_list ap;

@@ -16,14 +16,15 @@ int px_log_get_max_level(void);
 
 /* mac and phase may be NULL. Returns -abs(error) when error != 0, so callers can
  * "return px_log_errno(...)". */
-int px_log_full(int level, int error, const char *mac, const char *phase, const char *file, int line,
-                const char *func, const char *format, ...) _printf_(8, 9);
+int px_log_full(int level, int error, const char *mac, const char *phase, const char *file, int line, const char *func,
+                const char *format, ...) _printf_(8, 9);
 
-#define px_log(level, mac, phase, ...)                                                            \
-        ({                                                                                         \
-                int _l = (level);                                                                  \
-                _l <= px_log_get_max_level() ?                                                     \
-                        px_log_full(_l, 0, mac, phase, __FILE__, __LINE__, __func__, __VA_ARGS__) : 0; \
+#define px_log(level, mac, phase, ...)                                                                                 \
+        ({                                                                                                             \
+                int _l = (level);                                                                                      \
+                _l <= px_log_get_max_level()                                                                           \
+                        ? px_log_full(_l, 0, mac, phase, __FILE__, __LINE__, __func__, __VA_ARGS__)                    \
+                        : 0;                                                                                           \
         })
 
 #define px_log_debug(mac, phase, ...)   px_log(LOG_DEBUG, mac, phase, __VA_ARGS__)
@@ -31,5 +32,5 @@ int px_log_full(int level, int error, const char *mac, const char *phase, const 
 #define px_log_notice(mac, phase, ...)  px_log(LOG_NOTICE, mac, phase, __VA_ARGS__)
 #define px_log_warning(mac, phase, ...) px_log(LOG_WARNING, mac, phase, __VA_ARGS__)
 #define px_log_error(mac, phase, ...)   px_log(LOG_ERR, mac, phase, __VA_ARGS__)
-#define px_log_errno(level, error, mac, phase, ...)                                                \
+#define px_log_errno(level, error, mac, phase, ...)                                                                    \
         px_log_full(level, error, mac, phase, __FILE__, __LINE__, __func__, __VA_ARGS__)

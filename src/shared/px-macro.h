@@ -10,11 +10,11 @@
 
 /* Small plain-C helpers shared by every module. GLib-facing code uses g_autoptr instead. */
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define _unused_ __attribute__((unused))
+#define _cleanup_(f)   __attribute__((cleanup(f)))
+#define _unused_       __attribute__((unused))
 #define _printf_(a, b) __attribute__((format(printf, a, b)))
-#define _likely_(x) __builtin_expect(!!(x), 1)
-#define _unlikely_(x) __builtin_expect(!!(x), 0)
+#define _likely_(x)    __builtin_expect(!!(x), 1)
+#define _unlikely_(x)  __builtin_expect(!!(x), 0)
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 
@@ -67,5 +67,9 @@ static inline void px_write_be32(uint8_t *p, uint32_t v) {
 #define PX_MAC_STRLEN 18
 
 void px_mac_to_string(const uint8_t mac[6], char buf[PX_MAC_STRLEN]);
+/* "aa-bb-cc-dd-ee-ff": the form used in file names and URL paths. */
+void px_mac_to_dashed(const uint8_t mac[6], char buf[PX_MAC_STRLEN]);
+/* The MAC as a number, for hash table keys. */
+uint64_t px_mac_to_u64(const uint8_t mac[6]);
 /* Accepts aa:bb:cc:dd:ee:ff and aa-bb-cc-dd-ee-ff, any case. */
 int px_mac_from_string(const char *s, uint8_t ret_mac[6]);

@@ -8,6 +8,17 @@ void px_mac_to_string(const uint8_t mac[6], char buf[PX_MAC_STRLEN]) {
         snprintf(buf, PX_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
 }
 
+void px_mac_to_dashed(const uint8_t mac[6], char buf[PX_MAC_STRLEN]) {
+        snprintf(buf, PX_MAC_STRLEN, "%02x-%02x-%02x-%02x-%02x-%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+}
+
+uint64_t px_mac_to_u64(const uint8_t mac[6]) {
+        uint64_t k = 0;
+        for (int i = 0; i < 6; i++)
+                k = k << 8 | mac[i];
+        return k;
+}
+
 static int hexval(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
