@@ -68,6 +68,7 @@ void px_config_clear(PxConfig *c) {
         g_clear_pointer(&c->message, g_free);
         g_clear_pointer(&c->api_url, g_free);
         g_clear_pointer(&c->state_dir, g_free);
+        g_clear_pointer(&c->cache_dir, g_free);
         g_clear_pointer(&c->interface, g_free);
         g_clear_pointer(&c->ipxe_bios, g_free);
         g_clear_pointer(&c->ipxe_ipxe, g_free);
@@ -153,6 +154,7 @@ typedef enum {
         OPT_API_TIMEOUT,
         OPT_API_CACHE,
         OPT_STATE_DIR,
+        OPT_CACHE_DIR,
         OPT_DEBUG,
         OPT_LOG_TIMESTAMPS,
         OPT_LISTEN_ADDR,
@@ -187,6 +189,7 @@ static const struct option long_options[] = {{"kernel", required_argument, NULL,
                                              {"api-request-timeout", required_argument, NULL, OPT_API_TIMEOUT},
                                              {"api-cache-time", required_argument, NULL, OPT_API_CACHE},
                                              {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
                                              {"debug", no_argument, NULL, OPT_DEBUG},
                                              {"log-timestamps", no_argument, NULL, OPT_LOG_TIMESTAMPS},
                                              {"listen-addr", required_argument, NULL, OPT_LISTEN_ADDR},
@@ -258,6 +261,11 @@ static gboolean apply_option(PxConfig *c, int id, const char *name, const char *
                 if (!g_path_is_absolute(value))
                         return invalid(error, origin, name, value, "expected an absolute path");
                 set_string(&c->state_dir, value);
+                return TRUE;
+        case OPT_CACHE_DIR:
+                if (*value && !g_path_is_absolute(value))
+                        return invalid(error, origin, name, value, "expected an absolute path (empty disables)");
+                set_string(&c->cache_dir, value);
                 return TRUE;
         case OPT_DEBUG:
                 if (!parse_bool(value, &c->debug))
@@ -403,6 +411,8 @@ void px_config_print_help(FILE *f) {
               "  -api-timeout DURATION      API request timeout (default 5s)\n"
               "  -api-cache-time DURATION   reuse one API answer for a machine this long (default 60s)\n"
               "  -state-dir DIR             keeps the key of proxied-file IDs (default $STATE_DIRECTORY)\n"
+              "  -cache-dir DIR             keeps copies of upstream files (default $CACHE_DIRECTORY;\n"
+              "                             an empty value disables the cache)\n"
               "\n"
               "Network:\n"
               "  -listen-addr IP, -l IP     IPv4 address to serve on (default 0.0.0.0)\n"

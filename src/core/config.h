@@ -30,6 +30,7 @@ typedef struct PxConfig {
         guint64 api_timeout_usec;
         guint64 api_cache_usec;     /* how long one API answer serves a machine's boot */
         char *state_dir;            /* persistent state (file ID key); $STATE_DIRECTORY by default */
+        char *cache_dir;            /* copies of upstream files (API mode); $CACHE_DIRECTORY by default */
         guint64 upstream_max_bytes; /* cap on a proxied upstream file */
 
         bool debug;

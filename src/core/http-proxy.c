@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "http-proxy.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "px-log.h"
+#include "px-macro.h"
 
 #define PHASE      "http"
 #define CHUNK_SIZE (256 * 1024)
@@ -23,9 +28,126 @@ typedef struct Proxy {
         gulong wrote_chunk_id;
         bool streaming;
         bool done;
+        /* cache */
+        char *cache_path; /* <dir>/<sha256(url)>, NULL without a cache */
+        char *url;
+        int tee_fd;        /* temp file being filled while streaming, -1 if none */
+        char *tee_path;
 } Proxy;
 
+#define CACHE_GROUP "upstream"
+
+static char *cache_meta_path(const Proxy *p) {
+        return g_strconcat(p->cache_path, ".meta", NULL);
+}
+
+/* The cached copy, if it is complete and describes this URL; validators in ret_*. */
+static GBytes *cache_lookup(Proxy *p, char **ret_etag, char **ret_modified) {
+        g_autofree char *meta_path = cache_meta_path(p);
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autoptr(GMappedFile) mapped = NULL;
+        g_autofree char *url = NULL;
+        guint64 length;
+
+        if (!p->cache_path || !g_key_file_load_from_file(kf, meta_path, G_KEY_FILE_NONE, NULL))
+                return NULL;
+        url = g_key_file_get_string(kf, CACHE_GROUP, "url", NULL);
+        length = g_key_file_get_uint64(kf, CACHE_GROUP, "length", NULL);
+        if (g_strcmp0(url, p->url) != 0)
+                return NULL;
+        mapped = g_mapped_file_new(p->cache_path, FALSE, NULL);
+        if (!mapped || g_mapped_file_get_length(mapped) != length)
+                return NULL;
+        *ret_etag = g_key_file_get_string(kf, CACHE_GROUP, "etag", NULL);
+        *ret_modified = g_key_file_get_string(kf, CACHE_GROUP, "last-modified", NULL);
+        if (length == 0)
+                return g_bytes_new(NULL, 0);
+        return g_mapped_file_get_bytes(mapped);
+}
+
+static void tee_abort(Proxy *p) {
+        if (p->tee_fd < 0)
+                return;
+        p->tee_fd = px_safe_close(p->tee_fd);
+        (void) unlink(p->tee_path);
+        g_clear_pointer(&p->tee_path, g_free);
+}
+
+static void tee_start(Proxy *p) {
+        if (!p->cache_path)
+                return;
+        p->tee_path = g_strdup_printf("%s.tmp-XXXXXX", p->cache_path);
+        p->tee_fd = g_mkstemp_full(p->tee_path, O_WRONLY | O_CLOEXEC, 0600);
+        if (p->tee_fd < 0) {
+                px_log_warning(p->mac, PHASE, "cannot cache %s: %s", p->url_for_log, g_strerror(errno));
+                g_clear_pointer(&p->tee_path, g_free);
+        }
+}
+
+static void tee_write(Proxy *p, GBytes *chunk) {
+        gsize size;
+        const guint8 *data = g_bytes_get_data(chunk, &size);
+
+        while (p->tee_fd >= 0 && size > 0) {
+                ssize_t n = write(p->tee_fd, data, size);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0) {
+                        /* a full disk costs the cache, never the boot */
+                        px_log_warning(p->mac, PHASE, "cannot cache %s: %s", p->url_for_log,
+                                       n < 0 ? g_strerror(errno) : "short write");
+                        tee_abort(p);
+                        return;
+                }
+                data += n;
+                size -= (gsize) n;
+        }
+}
+
+/* The whole file arrived: publish the copy and its validators atomically. */
+static void tee_commit(Proxy *p) {
+        SoupMessageHeaders *h = soup_message_get_response_headers(p->upstream);
+        const char *etag = soup_message_headers_get_one(h, "ETag");
+        const char *modified = soup_message_headers_get_one(h, "Last-Modified");
+        g_autoptr(GKeyFile) kf = g_key_file_new();
+        g_autofree char *meta_path = cache_meta_path(p);
+        g_autoptr(GError) error = NULL;
+
+        if (p->tee_fd < 0)
+                return;
+        if (fsync(p->tee_fd) < 0 || rename(p->tee_path, p->cache_path) < 0) {
+                px_log_warning(p->mac, PHASE, "cannot cache %s: %s", p->url_for_log, g_strerror(errno));
+                tee_abort(p);
+                return;
+        }
+        p->tee_fd = px_safe_close(p->tee_fd);
+        g_clear_pointer(&p->tee_path, g_free);
+        g_key_file_set_string(kf, CACHE_GROUP, "url", p->url);
+        g_key_file_set_uint64(kf, CACHE_GROUP, "length", p->expected);
+        if (etag)
+                g_key_file_set_string(kf, CACHE_GROUP, "etag", etag);
+        if (modified)
+                g_key_file_set_string(kf, CACHE_GROUP, "last-modified", modified);
+        if (!g_key_file_save_to_file(kf, meta_path, &error))
+                px_log_warning(p->mac, PHASE, "cannot cache %s: %s", p->url_for_log, error->message);
+        else
+                px_log_debug(p->mac, PHASE, "cached %s (%" G_GUINT64_FORMAT " bytes)", p->url_for_log, p->expected);
+}
+
+static void serve_cached(Proxy *p, GBytes *data, const char *why) {
+        SoupMessageHeaders *h = soup_server_message_get_response_headers(p->msg);
+
+        px_log_debug(p->mac, PHASE, "serving %s from the cache (%s)", p->name, why);
+        soup_server_message_set_status(p->msg, SOUP_STATUS_OK, NULL);
+        soup_message_headers_set_content_type(h, "application/octet-stream", NULL);
+        soup_message_body_append_bytes(soup_server_message_get_response_body(p->msg), data);
+        soup_server_message_unpause(p->msg);
+}
+
 static void proxy_free(Proxy *p) {
+        tee_abort(p);
+        g_free(p->cache_path);
+        g_free(p->url);
         g_cancellable_cancel(p->cancellable);
         if (p->finished_id)
                 g_signal_handler_disconnect(p->msg, p->finished_id);
@@ -46,6 +168,9 @@ static char *url_without_query(const char *url) {
 
         if (!u)
                 return g_strdup("(invalid URL)");
+        if (g_uri_get_port(u) > 0)
+                return g_strdup_printf("%s://%s:%d%s", g_uri_get_scheme(u), g_uri_get_host(u) ? g_uri_get_host(u) : "",
+                                       g_uri_get_port(u), g_uri_get_path(u));
         return g_strdup_printf("%s://%s%s", g_uri_get_scheme(u), g_uri_get_host(u) ? g_uri_get_host(u) : "",
                                g_uri_get_path(u));
 }
@@ -67,6 +192,7 @@ static void fail_mid_stream(Proxy *p, const char *why) {
                        "upstream %s failed after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes: %s",
                        p->url_for_log, p->received, p->expected, why);
         p->done = true;
+        tee_abort(p);
         if (socket)
                 g_socket_shutdown(socket, TRUE, TRUE, NULL);
         soup_message_body_complete(soup_server_message_get_response_body(p->msg));
@@ -104,16 +230,24 @@ static void on_chunk(GObject *source, GAsyncResult *res, gpointer userdata) {
                         return;
                 }
                 p->done = true;
+                tee_commit(p);
                 soup_message_body_complete(soup_server_message_get_response_body(p->msg));
                 soup_server_message_unpause(p->msg);
                 return;
         }
         p->received += g_bytes_get_size(chunk);
+        tee_write(p, chunk);
         if (p->received > p->expected) {
                 fail_mid_stream(p, "upstream sent more than its Content-Length");
                 return;
         }
         soup_message_body_append_bytes(soup_server_message_get_response_body(p->msg), chunk);
+        if (p->received == p->expected) {
+                /* all there: finish now, the client may be done before the upstream's EOF */
+                p->done = true;
+                tee_commit(p);
+                soup_message_body_complete(soup_server_message_get_response_body(p->msg));
+        }
         soup_server_message_unpause(p->msg);
 }
 
@@ -142,11 +276,29 @@ static void on_upstream_sent(GObject *source, GAsyncResult *res, gpointer userda
                 return;
         }
         if (!in) {
+                g_autofree char *etag = NULL, *modified = NULL;
+                g_autoptr(GBytes) cached = cache_lookup(p, &etag, &modified);
+                if (cached) {
+                        px_log_warning(p->mac, PHASE, "upstream %s unreachable (%s); serving the cached copy",
+                                       p->url_for_log, error->message);
+                        serve_cached(p, cached, "upstream unreachable");
+                        proxy_free(p);
+                        return;
+                }
                 fail_before_body(p, SOUP_STATUS_BAD_GATEWAY, error->message);
                 return;
         }
         p->in = in;
         status = soup_message_get_status(p->upstream);
+        if (status == SOUP_STATUS_NOT_MODIFIED) {
+                g_autofree char *etag = NULL, *modified = NULL;
+                g_autoptr(GBytes) cached = cache_lookup(p, &etag, &modified);
+                if (cached) {
+                        serve_cached(p, cached, "not modified");
+                        proxy_free(p);
+                        return;
+                }
+        }
         if (status != SOUP_STATUS_OK) {
                 why = g_strdup_printf("HTTP %u %s", status, soup_message_get_reason_phrase(p->upstream));
                 fail_before_body(p, SOUP_STATUS_BAD_GATEWAY, why);
@@ -180,6 +332,7 @@ static void on_upstream_sent(GObject *source, GAsyncResult *res, gpointer userda
                 return;
         }
         p->wrote_chunk_id = g_signal_connect(p->msg, "wrote-chunk", G_CALLBACK(on_wrote_chunk), p);
+        tee_start(p);
         read_chunk(p);
 }
 
@@ -192,11 +345,26 @@ void px_http_proxy_serve(SoupServerMessage *msg, const char *url, const PxProxyO
         p->url_for_log = url_without_query(url);
         p->mac = g_strdup(o->log_mac);
         p->name = g_strdup(o->log_name ? o->log_name : "file");
+        p->url = g_strdup(url);
+        p->tee_fd = -1;
+        if (o->cache_dir) {
+                g_autofree char *key = g_compute_checksum_for_string(G_CHECKSUM_SHA256, url, -1);
+                p->cache_path = g_build_filename(o->cache_dir, key, NULL);
+        }
         p->upstream = soup_message_new(SOUP_METHOD_GET, url);
         if (!p->upstream) {
                 soup_server_message_pause(msg);
                 fail_before_body(p, SOUP_STATUS_BAD_GATEWAY, "invalid URL");
                 return;
+        }
+        if (p->cache_path) {
+                g_autofree char *etag = NULL, *modified = NULL;
+                g_autoptr(GBytes) cached = cache_lookup(p, &etag, &modified);
+                SoupMessageHeaders *h = soup_message_get_request_headers(p->upstream);
+                if (cached && etag)
+                        soup_message_headers_replace(h, "If-None-Match", etag);
+                if (cached && modified)
+                        soup_message_headers_replace(h, "If-Modified-Since", modified);
         }
         p->finished_id = g_signal_connect(msg, "finished", G_CALLBACK(on_client_finished), p);
         soup_server_message_pause(msg);

@@ -357,6 +357,7 @@ static void serve_sealed_file(PxManager *m, SoupServerMessage *msg, const char *
                 .max_bytes = m->config->upstream_max_bytes,
                 .log_mac = mac_str,
                 .log_name = name,
+                .cache_dir = m->cache_dir,
         };
         if (d) {
                 /* the total is known once the upstream answers; progress counts what we wrote */

@@ -190,6 +190,7 @@ PxManager *px_manager_free(PxManager *m) {
         g_clear_pointer(&m->sessions, px_session_table_free);
         g_clear_object(&m->upstream);
         g_clear_pointer(&m->file_ids, px_file_ids_free);
+        g_free(m->cache_dir);
         g_clear_pointer(&m->files, px_file_store_free);
         if (m->event_glue) {
                 g_source_destroy(m->event_glue);
@@ -265,6 +266,16 @@ gboolean px_manager_start(PxManager *m, GError **error) {
                 m->upstream = soup_session_new_with_options("timeout", 30, "idle-timeout", 60, "user-agent",
                                                             "pixiecore/" PACKAGE_VERSION, NULL);
                 m->policy = px_api_policy_new(c, m->file_ids);
+
+                const char *cache = c->cache_dir ? c->cache_dir : g_getenv("CACHE_DIRECTORY");
+                if (cache && *cache) {
+                        g_auto(GStrv) dirs = g_strsplit(cache, ":", 2);
+                        if (g_mkdir_with_parents(dirs[0], 0700) < 0)
+                                px_log_warning(NULL, "init", "cache directory %s: %s; not caching upstream files",
+                                               dirs[0], g_strerror(errno));
+                        else
+                                m->cache_dir = g_strdup(dirs[0]);
+                }
         } else
                 m->policy = px_static_policy_new(c);
 

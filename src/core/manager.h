@@ -58,6 +58,7 @@ typedef struct PxManager {
         SoupServer *http;
         SoupSession *upstream; /* API mode: proxied kernel/initrd/cmdline files */
         struct PxFileIds *file_ids;
+        char *cache_dir; /* API mode: upstream copies; NULL: none */
         PxHttpStats http_stats;
 } PxManager;
 
