@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "px-fileio.h"
 #include "px-macro.h"
 
 G_DEFINE_QUARK(px - file - id - error - quark, px_file_id_error)
@@ -126,35 +127,6 @@ static gboolean key_error(GError **error, int err, const char *what, const char 
         return FALSE;
 }
 
-static ssize_t read_full(int fd, uint8_t *buf, size_t n) {
-        size_t got = 0;
-
-        while (got < n) {
-                ssize_t k = read(fd, buf + got, n - got);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -1;
-                if (k == 0)
-                        break;
-                got += (size_t) k;
-        }
-        return (ssize_t) got;
-}
-
-static gboolean write_full(int fd, const uint8_t *buf, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, buf, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return FALSE;
-                buf += k;
-                n -= (size_t) k;
-        }
-        return TRUE;
-}
-
 /* Reads the key file. Returns 1 with the key, 0 if absent or damaged (*ret_damaged tells which),
  * -1 with error set when it cannot be read. */
 static int key_file_read(int dirfd, const char *path, uint8_t key[KEY_SIZE], gboolean *ret_damaged, GError **error) {
@@ -179,7 +151,7 @@ static int key_file_read(int dirfd, const char *path, uint8_t key[KEY_SIZE], gbo
                 g_set_error(error, PX_FILE_ID_ERROR, PX_FILE_ID_ERROR_KEY, "%s is not a regular file", path);
                 return -1;
         }
-        n = read_full(fd, buf, sizeof(buf));
+        n = px_read_full(fd, buf, sizeof(buf));
         if (n < 0) {
                 key_error(error, errno, "cannot read", path);
                 return -1;
@@ -200,9 +172,8 @@ static int key_file_read(int dirfd, const char *path, uint8_t key[KEY_SIZE], gbo
 /* Writes a new key file and moves it into place unless one appeared meanwhile. Returns 1 when
  * ours is in place, 0 when another one won the race, -1 on error. */
 static int key_file_create(int dirfd, const char *state_dir, const char *path, uint8_t key[KEY_SIZE], GError **error) {
-        g_autofree char *tmp = g_build_filename(state_dir, ".file-id.key.XXXXXX", NULL);
+        g_autoptr(GError) local = NULL;
         uint8_t buf[KEY_FILE_SIZE];
-        _cleanup_close_ int fd = -1;
         int r;
 
         if (gnutls_rnd(GNUTLS_RND_KEY, key, KEY_SIZE) < 0) {
@@ -217,38 +188,14 @@ static int key_file_create(int dirfd, const char *state_dir, const char *path, u
                 return -1;
         }
 
-        fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0600);
-        if (fd < 0) {
-                explicit_bzero(buf, sizeof(buf));
-                key_error(error, errno, "cannot create", tmp);
-                return -1;
-        }
-        if (!write_full(fd, buf, sizeof(buf)) || fsync(fd) < 0) {
-                int saved = errno ? errno : EIO;
-                explicit_bzero(buf, sizeof(buf));
-                (void) unlink(tmp);
-                key_error(error, saved, "cannot write", tmp);
-                return -1;
-        }
+        r = px_write_file_atomic(state_dir, KEY_FILE, buf, sizeof(buf), 0600, PX_ATOMIC_WRITE_NOREPLACE, &local);
         explicit_bzero(buf, sizeof(buf));
-        fd = px_safe_close(fd);
-
-        r = renameat2(AT_FDCWD, tmp, dirfd, KEY_FILE, RENAME_NOREPLACE);
-        if (r < 0 && (errno == EINVAL || errno == ENOSYS || errno == ENOTSUP)) {
-                /* file system without RENAME_NOREPLACE: link() does not replace either */
-                r = linkat(AT_FDCWD, tmp, dirfd, KEY_FILE, 0);
-                if (r == 0 || errno == EEXIST)
-                        (void) unlink(tmp);
-        }
+        if (r == -EEXIST)
+                return 0;
         if (r < 0) {
-                int saved = errno;
-                (void) unlink(tmp);
-                if (saved == EEXIST)
-                        return 0;
-                key_error(error, saved, "cannot install", path);
+                g_set_error(error, PX_FILE_ID_ERROR, PX_FILE_ID_ERROR_KEY, "%s", local->message);
                 return -1;
         }
-        (void) fsync(dirfd);
         return 1;
 }
 

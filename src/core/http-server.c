@@ -159,6 +159,7 @@ static void script_answered(PxBootSpec *spec, const char *reason, void *userdata
                 g_ptr_array_add(initrds, NULL);
                 script.initrd_urls = (const char *const *) initrds->pdata;
                 body = r->kind == SCRIPT_IPXE ? px_ipxe_script_render(&script) : px_pxelinux_config_render(&script);
+                px_layered_policy_consumed(m->policy, r->mac, spec);
                 if (session) {
                         px_session_set_spec(session, spec);
                         px_session_set_target_source(session, spec->source);
@@ -384,7 +385,7 @@ static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *pa
                 not_found(m, msg, path);
                 return;
         }
-        if (m->file_ids) {
+        if (!px_file_store_contains(m->files, parts[1])) {
                 serve_sealed_file(m, msg, path, mac, parts[1]);
                 return;
         }

@@ -6,7 +6,9 @@
 #include <string.h>
 #include <systemd/sd-daemon.h>
 
+#include "bus.h"
 #include "event-glue.h"
+#include "targets.h"
 #include "file-id.h"
 #include "px-build-config.h"
 #include "px-log.h"
@@ -187,7 +189,10 @@ PxManager *px_manager_free(PxManager *m) {
         m->expire_timer = sd_event_source_disable_unref(m->expire_timer);
         px_listen_fds_close(&m->fds);
         g_clear_pointer(&m->policy, px_policy_free);
+        /* sessions go before the bus, which announces their removal */
         g_clear_pointer(&m->sessions, px_session_table_free);
+        m->bus = px_bus_free(m->bus);
+        g_clear_pointer(&m->targets, px_target_store_free);
         g_clear_object(&m->upstream);
         g_clear_pointer(&m->file_ids, px_file_ids_free);
         g_free(m->cache_dir);
@@ -244,40 +249,45 @@ gboolean px_manager_start(PxManager *m, GError **error) {
 
         if (!load_files(m, error))
                 return FALSE;
-        if (c->api_url) {
-                const char *state_dir = c->state_dir ? c->state_dir : g_getenv("STATE_DIRECTORY");
-                g_autofree char *first = NULL;
-
-                if (state_dir && *state_dir) {
-                        /* systemd may pass several, colon-separated: ours is the first */
-                        g_auto(GStrv) dirs = g_strsplit(state_dir, ":", 2);
-                        first = g_strdup(dirs[0]);
-                        m->file_ids = px_file_ids_new(first, error);
-                        if (!m->file_ids) {
-                                g_prefix_error(error, "state directory %s: ", first);
-                                return FALSE;
-                        }
-                } else {
-                        px_log_notice(NULL, "init",
-                                      "no state directory (-state-dir or $STATE_DIRECTORY): "
-                                      "file links handed to machines will not survive a restart");
-                        m->file_ids = px_file_ids_new_ephemeral();
+        const char *state_env = c->state_dir ? c->state_dir : g_getenv("STATE_DIRECTORY");
+        g_autofree char *state_dir = NULL;
+        if (state_env && *state_env) {
+                /* systemd may pass several, colon-separated: ours is the first */
+                g_auto(GStrv) dirs = g_strsplit(state_env, ":", 2);
+                state_dir = g_strdup(dirs[0]);
+                if (g_mkdir_with_parents(state_dir, 0700) < 0) {
+                        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "state directory %s: %s",
+                                    state_dir, g_strerror(errno));
+                        return FALSE;
                 }
-                m->upstream = soup_session_new_with_options("timeout", 30, "idle-timeout", 60, "user-agent",
-                                                            "pixiecore/" PACKAGE_VERSION, NULL);
-                m->policy = px_api_policy_new(c, m->file_ids);
-
-                const char *cache = c->cache_dir ? c->cache_dir : g_getenv("CACHE_DIRECTORY");
-                if (cache && *cache) {
-                        g_auto(GStrv) dirs = g_strsplit(cache, ":", 2);
-                        if (g_mkdir_with_parents(dirs[0], 0700) < 0)
-                                px_log_warning(NULL, "init", "cache directory %s: %s; not caching upstream files",
-                                               dirs[0], g_strerror(errno));
-                        else
-                                m->cache_dir = g_strdup(dirs[0]);
+                m->file_ids = px_file_ids_new(state_dir, error);
+                if (!m->file_ids) {
+                        g_prefix_error(error, "state directory %s: ", state_dir);
+                        return FALSE;
                 }
-        } else
-                m->policy = px_static_policy_new(c);
+        } else {
+                px_log_notice(NULL, "init",
+                              "no state directory (-state-dir or $STATE_DIRECTORY): targets set over D-Bus and "
+                              "file links handed to machines will not survive a restart");
+                m->file_ids = px_file_ids_new_ephemeral();
+        }
+        m->targets = px_target_store_new(state_dir, c->bootloader, error);
+        if (!m->targets)
+                return FALSE;
+
+        m->upstream = soup_session_new_with_options("timeout", 30, "idle-timeout", 60, "user-agent",
+                                                    "pixiecore/" PACKAGE_VERSION, NULL);
+        const char *cache = c->cache_dir ? c->cache_dir : g_getenv("CACHE_DIRECTORY");
+        if (cache && *cache) {
+                g_auto(GStrv) dirs = g_strsplit(cache, ":", 2);
+                if (g_mkdir_with_parents(dirs[0], 0700) < 0)
+                        px_log_warning(NULL, "init", "cache directory %s: %s; not caching upstream files", dirs[0],
+                                       g_strerror(errno));
+                else
+                        m->cache_dir = g_strdup(dirs[0]);
+        }
+        m->policy = px_layered_policy_new(c, m->targets, c->api_url ? px_api_policy_new(c, m->file_ids) : NULL,
+                                          m->file_ids);
 
         ports.port[PX_LISTENER_DHCP] = c->dhcp_port;
         ports.port[PX_LISTENER_PXE] = c->pxe_port;
@@ -298,6 +308,10 @@ gboolean px_manager_start(PxManager *m, GError **error) {
         }
         if (!px_http_server_start(m, error))
                 return FALSE;
+
+        r = px_bus_new(m, &m->bus);
+        if (r < 0)
+                px_log_warning(NULL, "init", "no D-Bus service: cannot connect to the system bus (%s)", g_strerror(-r));
 
         r = sd_event_add_time_relative(m->event, &m->expire_timer, CLOCK_MONOTONIC, EXPIRE_INTERVAL_USEC, 0,
                                        on_expire_timer, m);

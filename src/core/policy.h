@@ -71,3 +71,30 @@ typedef struct PxApiStats {
         uint64_t refusals; /* non-200, bad JSON, timeouts, transport errors */
 } PxApiStats;
 const PxApiStats *px_api_policy_get_stats(PxPolicy *p);
+
+typedef struct PxTargetStore PxTargetStore;
+typedef struct PxFileStore PxFileStore;
+
+/* The policy order of the running daemon: a machine's own target (set over D-Bus) > the API's
+ * answer (API mode) > the default target (set over D-Bus, else the configured static target) >
+ * do not boot. `api` may be NULL; the layered policy takes ownership of it. Files of targets set
+ * at run time are served through sealed IDs (ids). */
+PxPolicy *px_layered_policy_new(const PxConfig *config, PxTargetStore *targets, PxPolicy *api, PxFileIds *ids);
+
+/* What a machine would boot right now and why, without asking the API (API mode reports
+ * source "api"). Strings are owned by the caller; kernel may be NULL when nothing boots. */
+typedef struct PxResolution {
+        char *source; /* "machine", "machine-once", "api", "default", "static", "ignored", "none" */
+        char *kernel;
+        char **initrds;
+        char *cmdline;
+        char *reason;
+} PxResolution;
+void px_resolution_clear(PxResolution *r);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(PxResolution, px_resolution_clear)
+void px_layered_policy_describe(PxPolicy *p, const uint8_t mac[6], PxResolution *ret);
+
+/* Called once a machine was handed the script of a once-target: the rule is used up. */
+void px_layered_policy_consumed(PxPolicy *p, const uint8_t mac[6], const PxBootSpec *spec);
+/* The API policy inside, for statistics; NULL in static mode. */
+PxPolicy *px_layered_policy_get_api(PxPolicy *p);
