@@ -222,12 +222,15 @@ static void on_download_finished(SoupServerMessage *msg, gpointer userdata) {
         Download *d = userdata;
         char mac[PX_MAC_STRLEN] = "";
         PxSession *s = NULL;
-        bool complete = d->sent >= d->total;
+        guint status = soup_server_message_get_status(msg);
+        bool complete = (status == SOUP_STATUS_OK || status == SOUP_STATUS_PARTIAL_CONTENT) && d->sent >= d->total;
 
         if (d->has_mac) {
                 px_mac_to_string(d->mac, mac);
                 s = px_session_table_lookup(d->manager->sessions, d->mac);
         }
+        if (status != SOUP_STATUS_OK && status != SOUP_STATUS_PARTIAL_CONTENT)
+                return; /* the failure was logged where it happened */
         if (complete)
                 px_log_info(d->has_mac ? mac : NULL, PHASE, "sent %s (%" G_GUINT64_FORMAT " bytes)", d->file, d->sent);
         else
@@ -306,6 +309,11 @@ static void serve_sealed_file(PxManager *m, SoupServerMessage *msg, const char *
         Download *d = NULL;
 
         px_mac_to_string(mac, mac_str);
+        if (strlen(id) < PX_FILE_ID_RAW_OVERHEAD) {
+                /* not even shaped like a sealed link: an unknown static name */
+                not_found(m, msg, path);
+                return;
+        }
         if (!px_file_id_open(m->file_ids, id, mac, &url, NULL, &error)) {
                 bool expired = g_error_matches(error, PX_FILE_ID_ERROR, PX_FILE_ID_ERROR_EXPIRED);
                 px_log_info(mac_str, PHASE, "refused file ID: %s", error->message);
@@ -471,6 +479,14 @@ static void handle_request(SoupServer *server, SoupServerMessage *msg, const cha
                         text_response(msg, SOUP_STATUS_BAD_REQUEST, "text/plain",
                                       g_strdup("missing or invalid mac parameter\n"));
                         return;
+                }
+                const char *arch_arg = g_hash_table_lookup(query, "arch");
+                guint64 arch;
+                if (arch_arg && g_ascii_string_to_unsigned(arch_arg, 10, 0, 65535, &arch, NULL)) {
+                        /* the firmware's option 93, carried from our DHCP offer: the API wants it */
+                        PxSession *s = px_session_table_ensure(m->sessions, mac, false);
+                        if (s->firmware < 0 && px_firmware_from_arch((uint16_t) arch) >= 0)
+                                px_session_set_client(s, px_firmware_from_arch((uint16_t) arch), (uint16_t) arch);
                 }
                 serve_script(m, msg, SCRIPT_IPXE, mac);
                 return;

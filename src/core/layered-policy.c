@@ -14,6 +14,7 @@ typedef struct LayeredPolicy {
         PxPolicy *api;          /* owned, may be NULL */
         PxFileIds *ids;         /* borrowed */
         PxTarget configured;    /* the static target of the command line/config file; kernel NULL if none */
+        char *message;          /* -bootmsg, shown by every target's script */
 } LayeredPolicy;
 
 void px_resolution_clear(PxResolution *r) {
@@ -52,6 +53,7 @@ static PxBootSpec *spec_from_target(LayeredPolicy *p, const uint8_t mac[6], cons
         }
         spec->initrd_ids = g_strv_builder_end(ids);
         spec->cmdline = g_strdup(t->cmdline);
+        spec->message = g_strdup(p->message);
         spec->source = g_strdup(source);
         return g_steal_pointer(&spec);
 }
@@ -69,6 +71,7 @@ static PxBootSpec *spec_from_configured(LayeredPolicy *p, const PxConfig *unused
         }
         spec->initrd_ids = g_strv_builder_end(ids);
         spec->cmdline = g_strdup(p->configured.cmdline);
+        spec->message = g_strdup(p->message);
         spec->source = g_strdup("static");
         return g_steal_pointer(&spec);
 }
@@ -179,6 +182,7 @@ static void layered_free(PxPolicy *base) {
 
         px_policy_free(p->api);
         px_target_clear(&p->configured);
+        g_free(p->message);
         g_free(p);
 }
 
@@ -191,6 +195,7 @@ PxPolicy *px_layered_policy_new(const PxConfig *config, PxTargetStore *targets, 
         p->targets = targets;
         p->api = api;
         p->ids = ids;
+        p->message = g_strdup(config->message);
         if (config->kernel && !api) {
                 p->configured.kernel = g_strdup(config->kernel);
                 p->configured.initrds = g_strdupv(config->initrds ? config->initrds : (char *[]){NULL});

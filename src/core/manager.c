@@ -276,7 +276,8 @@ gboolean px_manager_start(PxManager *m, GError **error) {
                 return FALSE;
 
         m->upstream = soup_session_new_with_options("timeout", 30, "idle-timeout", 60, "user-agent",
-                                                    "pixiecore/" PACKAGE_VERSION, NULL);
+                                                    "pixiecore/" PACKAGE_VERSION, "max-conns", 1024,
+                                                    "max-conns-per-host", 512, NULL);
         const char *cache = c->cache_dir ? c->cache_dir : g_getenv("CACHE_DIRECTORY");
         if (cache && *cache) {
                 g_auto(GStrv) dirs = g_strsplit(cache, ":", 2);
@@ -310,7 +311,11 @@ gboolean px_manager_start(PxManager *m, GError **error) {
                 return FALSE;
 
         r = px_bus_new(m, &m->bus);
-        if (r < 0)
+        if (r == -ENOENT || r == -ECONNREFUSED)
+                /* no system bus on this machine (containers, minimal installs): a normal setup */
+                px_log_notice(NULL, "init", "no system bus (%s): running without the D-Bus interface",
+                              g_strerror(-r));
+        else if (r < 0)
                 px_log_warning(NULL, "init", "no D-Bus service: cannot connect to the system bus (%s)", g_strerror(-r));
 
         r = sd_event_add_time_relative(m->event, &m->expire_timer, CLOCK_MONOTONIC, EXPIRE_INTERVAL_USEC, 0,

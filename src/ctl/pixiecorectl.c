@@ -70,10 +70,7 @@ enum {
         SEEN_LEGEND = 1 << 6,
 };
 
-static inline void sd_bus_error_freep(sd_bus_error *e) {
-        sd_bus_error_free(e);
-}
-
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC(sd_bus_error, sd_bus_error_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus, sd_bus_flush_close_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_bus_message, sd_bus_message_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(sd_event, sd_event_unref)
@@ -350,7 +347,7 @@ static int bus_connect(sd_bus **ret) {
 
 /* GetAll of an interface, as a{sv}. Returns an exit status. */
 static int get_all(sd_bus *bus, const char *path, const char *iface, GVariant **ret) {
-        _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) body = NULL;
         int r;
@@ -369,7 +366,7 @@ static int get_all(sd_bus *bus, const char *path, const char *iface, GVariant **
 
 /* GetManagedObjects: a{oa{sa{sv}}} */
 static int get_managed_objects(sd_bus *bus, GVariant **ret) {
-        _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) body = NULL;
         int r;
@@ -406,6 +403,26 @@ static uint64_t dict_u64(GVariant *dict, const char *key) {
                 return g_variant_get_uint32(v);
         if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT16))
                 return g_variant_get_uint16(v);
+        return 0;
+}
+
+static const char *wdict_str(GVariantDict *d, const char *key) {
+        const char *v = NULL;
+
+        if (!d || !g_variant_dict_lookup(d, key, "&s", &v))
+                return "";
+        return v;
+}
+
+static uint64_t wdict_u64(GVariantDict *d, const char *key) {
+        g_autoptr(GVariant) v = d ? g_variant_dict_lookup_value(d, key, NULL) : NULL;
+
+        if (!v)
+                return 0;
+        if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64))
+                return g_variant_get_uint64(v);
+        if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32))
+                return g_variant_get_uint32(v);
         return 0;
 }
 
@@ -547,8 +564,12 @@ static void table_print(Table *t, GString *out) {
 
 /* ---- status ---- */
 
+/* "       Name: value"; an empty name continues the previous field */
 static void print_field(const char *name, const char *value) {
-        printf("%*s%s: %s\n", (int) (17 - strlen(name)), "", name, value && *value ? value : "-");
+        if (!*name)
+                printf("%*s%s\n", 19, "", value);
+        else
+                printf("%*s%s: %s\n", (int) (17 - MIN(strlen(name), 17)), "", name, value && *value ? value : "-");
 }
 
 static int cmd_status(sd_bus *bus, char **args) {
@@ -636,7 +657,11 @@ static int session_row_compare(gconstpointer a, gconstpointer b) {
         return g_strcmp0(dict_str(x->props, "MACAddress"), dict_str(y->props, "MACAddress"));
 }
 
-/* Session objects out of GetManagedObjects, sorted by MAC. The rows borrow from objects. */
+static void session_row_clear(SessionRow *row) {
+        g_clear_pointer(&row->props, g_variant_unref);
+}
+
+/* Session objects out of GetManagedObjects, sorted by MAC. The paths point into objects. */
 static GArray *session_rows(GVariant *objects) {
         GArray *rows = g_array_new(FALSE, TRUE, sizeof(SessionRow));
         GVariantIter it;
@@ -644,13 +669,14 @@ static GArray *session_rows(GVariant *objects) {
         GVariant *ifaces;
 
         g_variant_iter_init(&it, objects);
-        while (g_variant_iter_loop(&it, "{&o@a{sa{sv}}}", &path, &ifaces)) {
+        while (g_variant_iter_next(&it, "{&o@a{sa{sv}}}", &path, &ifaces)) {
                 GVariant *props = g_variant_lookup_value(ifaces, SESSION_IFACE, G_VARIANT_TYPE_VARDICT);
+                g_variant_unref(ifaces);
                 if (!props)
                         continue;
-                g_variant_unref(props); /* still owned by objects */
                 g_array_append_val(rows, ((SessionRow){.path = path, .props = props}));
         }
+        g_array_set_clear_func(rows, (GDestroyNotify) session_row_clear);
         g_array_sort(rows, session_row_compare);
         return rows;
 }
@@ -717,12 +743,13 @@ static int cmd_sessions(sd_bus *bus, char **args) {
                 g_autofree char *pct = format_percent(sent, total);
                 g_autofree char *s_sent = format_bytes(sent);
                 g_autofree char *s_total = format_bytes(total);
+                char *state_text = (g_str_equal(state, "failed") || g_str_equal(state, "ignored")) &&
+                                                   *dict_str(p, "Error")
+                                           ? g_strdup_printf("%s (%s)", state, dict_str(p, "Error"))
+                                           : g_strdup(state);
 
                 table_add(t, g_strdup(dict_str(p, "MACAddress")), g_strdup(dict_str(p, "Firmware")),
-                          g_strdup(*dict_str(p, "ClientAddress") ? dict_str(p, "ClientAddress") : "-"),
-                          g_strdup(g_str_equal(state, "failed") && *dict_str(p, "Error")
-                                           ? (char *) g_strdup_printf("failed (%s)", dict_str(p, "Error"))
-                                           : state),
+                          g_strdup(*dict_str(p, "ClientAddress") ? dict_str(p, "ClientAddress") : "-"), state_text,
                           g_strdup(*dict_str(p, "CurrentFile") ? dict_str(p, "CurrentFile") : "-"),
                           total ? g_strdup_printf("%s (%s/%s)", pct, s_sent, s_total) : g_strdup("-"));
         }
@@ -736,7 +763,7 @@ static int cmd_sessions(sd_bus *bus, char **args) {
 /* ---- targets ---- */
 
 static int cmd_targets(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) body = NULL;
         g_autoptr(GVariant) list = NULL;
@@ -810,7 +837,7 @@ static int cmd_targets(sd_bus *bus, char **args) {
 /* ---- resolve ---- */
 
 static int cmd_resolve(sd_bus *bus, char **args) {
-        _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) body = NULL;
         const char *source, *kernel, *cmdline, *reason;
@@ -821,7 +848,7 @@ static int cmd_resolve(sd_bus *bus, char **args) {
         if (r < 0)
                 return call_failed(bus, &error, r, "resolve the target");
         r = read_body(reply, &body);
-        if (r < 0 || !g_variant_is_of_type(body, G_VARIANT_TYPE("(sssass)"))) {
+        if (r < 0 || !g_variant_is_of_type(body, G_VARIANT_TYPE("(ssasss)"))) {
                 fprintf(stderr, "Failed to parse the resolution: unexpected reply\n");
                 return EXIT_FAIL;
         }
@@ -865,7 +892,7 @@ static int cmd_resolve(sd_bus *bus, char **args) {
 /* ---- mutations ---- */
 
 static int call_mutation(sd_bus *bus, sd_bus_message *m, const char *what) {
-        _cleanup_(sd_bus_error_freep) sd_bus_error error = SD_BUS_ERROR_NULL;
+        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         int r;
 
         polkit_agent_open();
@@ -923,9 +950,10 @@ static int cmd_set_target(sd_bus *bus, char **args) {
         return call_mutation(bus, m, what);
 }
 
-static int cmd_mac_only(sd_bus *bus, const char *member, const char *mac, const char *what_fmt) {
+/* what: "clear the target of", "ignore": completed with the MAC in messages */
+static int cmd_mac_only(sd_bus *bus, const char *member, const char *mac, const char *what_prefix) {
         g_autoptr(sd_bus_message) m = NULL;
-        g_autofree char *what = g_strdup_printf(what_fmt, mac);
+        g_autofree char *what = g_strdup_printf("%s %s", what_prefix, mac);
 
         if (new_call(bus, member, &m) < 0)
                 return EXIT_FAIL;
@@ -935,11 +963,11 @@ static int cmd_mac_only(sd_bus *bus, const char *member, const char *mac, const 
 }
 
 static int cmd_clear_target(sd_bus *bus, char **args) {
-        return cmd_mac_only(bus, "ClearMachineTarget", args[0], "clear the target of %s");
+        return cmd_mac_only(bus, "ClearMachineTarget", args[0], "clear the target of");
 }
 
 static int cmd_ignore(sd_bus *bus, char **args) {
-        return cmd_mac_only(bus, "IgnoreMachine", args[0], "ignore %s");
+        return cmd_mac_only(bus, "IgnoreMachine", args[0], "ignore");
 }
 
 static int cmd_set_default(sd_bus *bus, char **args) {
@@ -1030,11 +1058,17 @@ static int watch_compare(gconstpointer a, gconstpointer b) {
 static int watch_draw(sd_event_source *s, void *userdata) {
         Watch *w = userdata;
         g_autoptr(GString) out = g_string_new(NULL);
-        g_autoptr(GPtrArray) paths = g_hash_table_get_keys_as_ptr_array(w->sessions);
+        g_autoptr(GPtrArray) paths = g_ptr_array_new();
         g_autoptr(GDateTime) now = g_date_time_new_now_local();
         g_autofree char *clock = g_date_time_format(now, "%H:%M:%S");
-        g_autoptr(GVariant) mgr = g_variant_dict_end(g_variant_dict_ref(w->manager));
+        GVariantDict *mgr = w->manager;
 
+        GHashTableIter it;
+        gpointer key;
+
+        g_hash_table_iter_init(&it, w->sessions);
+        while (g_hash_table_iter_next(&it, &key, NULL))
+                g_ptr_array_add(paths, key);
         g_ptr_array_sort(paths, watch_compare);
         if (w->tty)
                 g_string_append(out, "\033[H\033[2J");
@@ -1043,10 +1077,10 @@ static int watch_draw(sd_event_source *s, void *userdata) {
         if (w->running) {
                 g_string_append_printf(out, "%spixiecore %s%s (%s, %s): %u session%s, %" G_GUINT64_FORMAT
                                             " completed boot%s, %s\n",
-                                       ANSI_BOLD, dict_str(mgr, "Version"), ANSI_NORMAL, dict_str(mgr, "Mode"),
-                                       dict_str(mgr, "Bootloader"), paths->len, paths->len == 1 ? "" : "s",
-                                       dict_u64(mgr, "CompletedBoots"),
-                                       dict_u64(mgr, "CompletedBoots") == 1 ? "" : "s", clock);
+                                       ANSI_BOLD, wdict_str(mgr, "Version"), ANSI_NORMAL, wdict_str(mgr, "Mode"),
+                                       wdict_str(mgr, "Bootloader"), paths->len, paths->len == 1 ? "" : "s",
+                                       wdict_u64(mgr, "CompletedBoots"),
+                                       wdict_u64(mgr, "CompletedBoots") == 1 ? "" : "s", clock);
         } else
                 g_string_append_printf(out, "%spixiecore is not running%s (waiting for %s), %s\n", ANSI_RED, ANSI_NORMAL,
                                        BUS_NAME, clock);
@@ -1054,21 +1088,16 @@ static int watch_draw(sd_event_source *s, void *userdata) {
         g_autoptr(Table) t = table_new((const char *[]){"MAC", "STATE", "FILE", "PROGRESS", "", NULL});
         for (guint i = 0; i < paths->len; i++) {
                 GVariantDict *d = g_hash_table_lookup(w->sessions, paths->pdata[i]);
-                g_autoptr(GVariant) p = g_variant_dict_end(g_variant_dict_ref(d));
-                const char *state = dict_str(p, "State");
-                uint64_t sent = dict_u64(p, "BytesSent"), total = dict_u64(p, "BytesTotal");
-                const char *color = g_str_equal(state, "booting")                                 ? ANSI_GREEN
-                                    : g_str_equal(state, "failed") || g_str_equal(state, "ignored") ? ANSI_RED
-                                                                                                      : "";
+                const char *state = wdict_str(d, "State");
+                uint64_t sent = wdict_u64(d, "BytesSent"), total = wdict_u64(d, "BytesTotal");
                 g_autofree char *s_sent = format_bytes(sent);
                 g_autofree char *s_total = format_bytes(total);
+                g_autofree char *pct = format_percent(sent, total);
 
-                table_add(t, g_strdup(dict_str(p, "MACAddress")), g_strdup(state),
-                          g_strdup(*dict_str(p, "CurrentFile") ? dict_str(p, "CurrentFile") : "-"),
+                table_add(t, g_strdup(wdict_str(d, "MACAddress")), g_strdup(*state ? state : "-"),
+                          g_strdup(*wdict_str(d, "CurrentFile") ? wdict_str(d, "CurrentFile") : "-"),
                           progress_bar(sent, total, 24),
-                          total ? g_strdup_printf("%s %s/%s", format_percent(sent, total), s_sent, s_total)
-                                : g_strdup(""));
-                (void) color; /* the table pads by character count: colors only on the header line */
+                          total ? g_strdup_printf("%s %s/%s", pct, s_sent, s_total) : g_strdup(""));
         }
         if (paths->len > 0 || arg_legend)
                 table_print(t, out);
@@ -1377,11 +1406,9 @@ static void help(void) {
 }
 
 static void verb_help(const Verb *v) {
-        printf("%s [OPTIONS...] %s%s%s%s\n\n%s\n%s", g_get_prgname(), v->name, *v->args ? " " : "", v->args,
+        printf("%s [OPTIONS...] %s%s%s%s\n\n%s.\n\n%s", g_get_prgname(), v->name, *v->args ? " " : "", v->args,
                v->needs_kernel ? " --kernel KERNEL [--initrd INITRD]... [--cmdline CMDLINE]" : "", v->summary,
                v->help);
-        if (v->allowed & SEEN_ONCE)
-                ; /* listed in the text */
         printf("\nGeneral options: -h --help, --no-ask-password%s. See pixiecorectl --help.\n",
                v->allowed & SEEN_JSON ? ", --json" : "");
 }

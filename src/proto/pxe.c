@@ -42,7 +42,7 @@ const char *px_firmware_to_string(PxFirmware f) {
         return px_firmware_table[f];
 }
 
-static PxFirmware px_firmware_from_arch(uint16_t arch) {
+PxFirmware px_firmware_from_arch(uint16_t arch) {
         switch (arch) {
         case PXE_ARCH_X86_BIOS:
                 return PX_FIRMWARE_BIOS;

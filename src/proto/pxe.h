@@ -17,6 +17,8 @@ typedef enum PxFirmware {
 } PxFirmware;
 
 const char *px_firmware_to_string(PxFirmware f); /* "bios", "efi32", "efi64" */
+/* Option 93 value to firmware class; _PX_FIRMWARE_INVALID for architectures we do not boot. */
+PxFirmware px_firmware_from_arch(uint16_t arch);
 
 /* iPXE feature bits from option 175 (iPXE's DHCP_EB_FEATURE_* codes). */
 typedef enum IpxeFeature {
