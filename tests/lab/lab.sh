@@ -4,6 +4,8 @@
 #
 # Source it from a bash script that uses `set -euo pipefail`, then:
 #   lab_payload [DIR]              build/cached kernel + two initrds (+ DIR/tokens.env)
+#   lab_payload_net [DIR]          + DIR/initrd-net.cpio.gz: the NIC drivers (e1000, virtio-net)
+#                                  for a guest that fetches pxl.url= (see the init below)
 #   lab_up                         create the namespaces, start the primary DHCP server
 #   lab_bg NS LOG CMD...           start CMD in namespace NS in the background (killed by lab_down)
 #   lab_run_vm MODE LOG TIMEOUT_S  boot a VM (bios | uefi-ipxe | uefi-native) on the lab switch
@@ -102,6 +104,9 @@ _pxl_fetch_kernel() {
 
 _pxl_token() { printf '%s-%s' "$1" "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"; }
 
+# Bumped whenever the guest's /init changes, so that cached initrds are rebuilt.
+_PXL_INIT_VERSION=2
+
 # _pxl_cpio SRC_DIR OUT: newc cpio (root-owned entries), gzip -9
 _pxl_cpio() {
 	local src=$1 out=$2
@@ -135,14 +140,61 @@ out=/dev/ttyS0
 	echo "PXL-CMDLINE: $(cat /proc/cmdline)"
 	echo "PXL-MARKER-A: $(cat /etc/marker-a 2>/dev/null || echo MISSING)"
 	echo "PXL-MARKER-B: $(cat /etc/marker-b 2>/dev/null || echo MISSING)"
-	echo "PXL-BOOT-OK"
 } >"$out" 2>&1
+# pxl.url=http://HOST[:PORT]/PATH on the cmdline: bring up eth0 (drivers from initrd-net, if
+# given), DHCP, fetch the URL with nc (busybox-static's wget segfaults) and print its body.
+url=
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	pxl.url=*) url=${arg#pxl.url=} ;;
+	esac
+done
+if [ -n "$url" ]; then
+	{
+		if [ -r /etc/pxl-modules ]; then
+			while read -r m; do
+				insmod "/lib/modules/pxl/$m.ko" || echo "PXL-NET: insmod $m failed"
+			done </etc/pxl-modules
+		fi
+		i=0
+		while [ ! -e /sys/class/net/eth0 ] && [ "$i" -lt 50 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		ip link set lo up
+		ip link set eth0 up
+		udhcpc -i eth0 -n -q -t 10 -T 1 -s /bin/pxl-udhcpc >/dev/null 2>&1 || echo "PXL-NET: no DHCP lease"
+		echo "PXL-NET: $(ip -4 -o addr show dev eth0 2>&1 | awk '{ print $4 }')"
+		rest=${url#http://}
+		hostport=${rest%%/*}
+		path=/${rest#*/}
+		[ "$rest" = "$hostport" ] && path=/
+		host=${hostport%%:*}
+		port=80
+		case $hostport in *:*) port=${hostport#*:} ;; esac
+		printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$hostport" |
+			timeout 30 nc "$host" "$port" >/tmp/pxl-url 2>/dev/null
+		echo "PXL-URL-STATUS: $(head -n1 /tmp/pxl-url | tr -d '\r')"
+		echo "PXL-URL-CONTENT: $(sed '1,/^\r\{0,1\}$/d' /tmp/pxl-url | tr -d '\r' | head -n1)"
+	} >"$out" 2>&1
+fi
+echo "PXL-BOOT-OK" >"$out" 2>&1
 sync
 poweroff -f
 # should not get here; keep PID 1 alive so the kernel does not panic over it
 while :; do sleep 60; done
 EOF
 	chmod 755 "$stage/a/init"
+	cat >"$stage/a/bin/pxl-udhcpc" <<'EOF'
+#!/bin/sh
+# udhcpc event script: just the address (no routes or DNS needed on the lab segment)
+case $1 in
+bound | renew) ifconfig "$interface" "$ip" netmask "${subnet:-255.255.255.0}" up ;;
+deconfig) ifconfig "$interface" 0.0.0.0 ;;
+esac
+exit 0
+EOF
+	chmod 755 "$stage/a/bin/pxl-udhcpc"
 
 	# initrd-b: just the second marker; the kernel merges it over initrd-a
 	mkdir -p "$stage/b/etc"
@@ -151,7 +203,8 @@ EOF
 	_pxl_cpio "$stage/a" "$dir/initrd-a.cpio.gz"
 	_pxl_cpio "$stage/b" "$dir/initrd-b.cpio.gz"
 	rm -rf "$stage"
-	printf 'PXL_TOKEN_A=%s\nPXL_TOKEN_B=%s\n' "$ta" "$tb" >"$dir/tokens.env.tmp"
+	printf 'PXL_TOKEN_A=%s\nPXL_TOKEN_B=%s\nPXL_INIT_VERSION=%s\n' "$ta" "$tb" "$_PXL_INIT_VERSION" \
+		>"$dir/tokens.env.tmp"
 	mv -f "$dir/tokens.env.tmp" "$dir/tokens.env"
 }
 
@@ -169,7 +222,8 @@ lab_payload() {
 		if [[ ! -s $dir/vmlinuz ]]; then
 			_pxl_fetch_kernel "$dir"
 		fi
-		if [[ ! -s $dir/initrd-a.cpio.gz || ! -s $dir/initrd-b.cpio.gz || ! -s $dir/tokens.env ]]; then
+		if [[ ! -s $dir/initrd-a.cpio.gz || ! -s $dir/initrd-b.cpio.gz || ! -s $dir/tokens.env ]] ||
+			! grep -qx "PXL_INIT_VERSION=$_PXL_INIT_VERSION" "$dir/tokens.env"; then
 			_pxl_build_initrds "$dir"
 		fi
 	} || rc=$?
@@ -179,6 +233,79 @@ lab_payload() {
 	source "$dir/tokens.env"
 	export PXL_PAYLOAD_DIR=$dir PXL_TOKEN_A PXL_TOKEN_B
 	_pxl_log "payload in $dir: kernel $(stat -c %s "$dir/vmlinuz") B, initrds $(stat -c %s "$dir/initrd-a.cpio.gz")+$(stat -c %s "$dir/initrd-b.cpio.gz") B"
+}
+
+# _pxl_net_add NAME: (for _pxl_build_net_initrd) dependencies first, each module once; uses
+# its caller's tmp, kver, pkg, seen and order.
+_pxl_net_add() {
+	local name=$1 ko deps d
+	[[ -n ${seen[$name]:-} ]] && return 0
+	seen[$name]=1
+	ko=$(find "$tmp/x/lib/modules/$kver" -name "$name.ko" | head -n1)
+	[[ -n $ko ]] || { _pxl_die "module $name.ko not in $pkg"; return 1; }
+	deps=$(tr '\0' '\n' <"$ko" | sed -n 's/^depends=//p' | head -n1)
+	for d in ${deps//,/ }; do
+		_pxl_net_add "$d" || return 1
+	done
+	cp "$ko" "$tmp/stage/lib/modules/pxl/$name.ko"
+	order+=("$name")
+}
+
+# _pxl_build_net_initrd DIR: DIR/initrd-net.cpio.gz with the modules a guest needs for eth0 on
+# the lab's NICs (e1000 for bios/uefi-ipxe, virtio-net for uefi-native), taken from the
+# Debian package of DIR/vmlinuz, plus /etc/pxl-modules (load order, dependencies first).
+_pxl_build_net_initrd() {
+	local dir=$1 pkg tmp kver m
+	local -A seen=()
+	local -a order=()
+	pkg=$(cat "$dir/kernel-package" 2>/dev/null) || pkg=
+	[[ -n $pkg ]] || pkg=$(_pxl_kernel_pkg) || return 1
+	tmp=$(mktemp -d "$dir/.ndl.XXXXXX")
+	_pxl_log "downloading $pkg (for the NIC modules)"
+	if ! (cd "$tmp" && timeout 300 apt-get download -q "$pkg" >/dev/null 2>&1); then
+		rm -rf "$tmp"
+		_pxl_die "apt-get download $pkg failed"
+		return 1
+	fi
+	mkdir -p "$tmp/x"
+	dpkg-deb --fsys-tarfile "$tmp"/*.deb | tar -x -C "$tmp/x" --wildcards './boot/vmlinuz-*' \
+		'./lib/modules/*/kernel/drivers/net/*.ko' './lib/modules/*/kernel/drivers/virtio/*.ko' \
+		'./lib/modules/*/kernel/net/*.ko'
+	if ! cmp -s "$tmp"/x/boot/vmlinuz-* "$dir/vmlinuz"; then
+		rm -rf "$tmp"
+		_pxl_die "$pkg's vmlinuz differs from $dir/vmlinuz, so its modules would not load (delete $dir/vmlinuz to refetch)"
+		return 1
+	fi
+	kver=$(basename "$(find "$tmp/x/lib/modules" -mindepth 1 -maxdepth 1 -type d | head -n1)")
+	mkdir -p "$tmp/stage/lib/modules/pxl" "$tmp/stage/etc"
+	for m in e1000 virtio_pci virtio_net; do
+		_pxl_net_add "$m" || { rm -rf "$tmp"; return 1; }
+	done
+	printf '%s\n' "${order[@]}" >"$tmp/stage/etc/pxl-modules"
+	_pxl_cpio "$tmp/stage" "$dir/initrd-net.cpio.gz"
+	_pxl_log "initrd-net for $kver: ${order[*]}"
+	rm -rf "$tmp"
+}
+
+# lab_payload_net [DIR]: DIR/initrd-net.cpio.gz (NIC modules matching DIR/vmlinuz), built once.
+# Run lab_payload first. Exports PXL_INITRD_NET. Fails with PXL_KERNEL (no package to match).
+lab_payload_net() {
+	local dir=${1:-${PXL_PAYLOAD_DIR:-$PXL_CACHE}}
+	dir=$(cd "$dir" && pwd)
+	exec {_pxl_lockfd}>"$dir/.lock"
+	flock -w 600 "$_pxl_lockfd" || { _pxl_die "timeout waiting for $dir/.lock"; return 1; }
+	local rc=0
+	if [[ ! -s $dir/initrd-net.cpio.gz ]]; then
+		if [[ -n ${PXL_KERNEL:-} ]]; then
+			_pxl_die "PXL_KERNEL is set: no Debian package to take matching NIC modules from"
+			rc=1
+		else
+			_pxl_build_net_initrd "$dir" || rc=$?
+		fi
+	fi
+	exec {_pxl_lockfd}>&-
+	((rc == 0)) || return "$rc"
+	export PXL_INITRD_NET=$dir/initrd-net.cpio.gz
 }
 
 # ---------------------------------------------------------------------------
