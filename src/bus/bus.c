@@ -444,7 +444,9 @@ static int do_set_machine_target(PxBus *b, sd_bus_message *m, sd_bus_error *erro
         return sd_bus_reply_method_return(m, NULL);
 }
 
-static int do_clear_machine_target(PxBus *b, sd_bus_message *m, sd_bus_error *error) {
+/* ClearMachineTarget and IgnoreMachine: one MAC in, one store call, nothing out. */
+static int mutate_machine(PxBus *b, sd_bus_message *m, sd_bus_error *error,
+                          gboolean (*change)(PxTargetStore *, const uint8_t *, GError **), const char *what) {
         g_autoptr(GError) e = NULL;
         uint8_t mac[6];
         int r;
@@ -454,28 +456,19 @@ static int do_clear_machine_target(PxBus *b, sd_bus_message *m, sd_bus_error *er
                 r = read_mac(m, mac, error);
         if (r < 0 || sd_bus_error_is_set(error))
                 return r;
-        if (!px_target_store_clear_machine(b->manager->targets, mac, &e))
+        if (!change(b->manager->targets, mac, &e))
                 return set_target_error(error, e);
-        log_mutation(m, mac, "cleared the machine target");
+        log_mutation(m, mac, what);
         px_bus_manager_changed(b);
         return sd_bus_reply_method_return(m, NULL);
 }
 
-static int do_ignore_machine(PxBus *b, sd_bus_message *m, sd_bus_error *error) {
-        g_autoptr(GError) e = NULL;
-        uint8_t mac[6];
-        int r;
+static int do_clear_machine_target(PxBus *b, sd_bus_message *m, sd_bus_error *error) {
+        return mutate_machine(b, m, error, px_target_store_clear_machine, "cleared the machine target");
+}
 
-        r = sd_bus_message_rewind(m, true);
-        if (r >= 0)
-                r = read_mac(m, mac, error);
-        if (r < 0 || sd_bus_error_is_set(error))
-                return r;
-        if (!px_target_store_ignore_machine(b->manager->targets, mac, &e))
-                return set_target_error(error, e);
-        log_mutation(m, mac, "ignores the machine from now on");
-        px_bus_manager_changed(b);
-        return sd_bus_reply_method_return(m, NULL);
+static int do_ignore_machine(PxBus *b, sd_bus_message *m, sd_bus_error *error) {
+        return mutate_machine(b, m, error, px_target_store_ignore_machine, "ignores the machine from now on");
 }
 
 static int do_set_default_target(PxBus *b, sd_bus_message *m, sd_bus_error *error) {
