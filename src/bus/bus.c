@@ -179,6 +179,11 @@ static void on_session_changed(void *userdata, PxSession *s) {
 
         a->dirty = true;
         b->manager_dirty = true;
+        if (a->announced && s->bytes_total > 0 && s->bytes_sent == s->bytes_total) {
+                /* a finished file is announced at once: the next may start in the same iteration */
+                flush(NULL, b);
+                return;
+        }
         schedule(b, urgent, a->last_emit + PROGRESS_INTERVAL_USEC);
 }
 

@@ -269,19 +269,27 @@ static void serve_bytes(PxManager *m, SoupServerMessage *msg, GBytes *data, Down
         }
 }
 
-static bool spec_lists_file(const PxBootSpec *spec, const char *id, bool *ret_last) {
+/* ret_index: -1 for the kernel, else the initrd's position. */
+static bool spec_find_file(const PxBootSpec *spec, const char *id, bool *ret_last, int *ret_index) {
         unsigned n = spec->initrd_ids ? g_strv_length(spec->initrd_ids) : 0;
 
         if (g_strcmp0(spec->kernel_id, id) == 0) {
                 *ret_last = n == 0;
+                *ret_index = -1;
                 return true;
         }
         for (unsigned i = 0; i < n; i++)
                 if (g_str_equal(spec->initrd_ids[i], id)) {
                         *ret_last = i == n - 1;
+                        *ret_index = (int) i;
                         return true;
                 }
         return false;
+}
+
+static bool spec_lists_file(const PxBootSpec *spec, const char *id, bool *ret_last) {
+        int unused;
+        return spec_find_file(spec, id, ret_last, &unused);
 }
 
 typedef struct FileLookup {
@@ -325,12 +333,16 @@ static void serve_sealed_file(PxManager *m, SoupServerMessage *msg, const char *
         }
 
         session = session_for(m, mac, msg);
+        int index = 0;
         if (session->spec) {
-                listed = spec_lists_file(session->spec, id, &last);
-                if (listed && g_strcmp0(session->spec->kernel_id, id) == 0)
+                listed = spec_find_file(session->spec, id, &last, &index);
+                if (listed && index < 0)
                         state = PX_SESSION_LOADING_KERNEL;
         }
-        const char *name = !listed ? "file" : state == PX_SESSION_LOADING_KERNEL ? "kernel" : "initrd";
+        /* the same names as static mode's files, so watchers see one file after the other */
+        g_autofree char *name = !listed                              ? g_strdup("file")
+                                : state == PX_SESSION_LOADING_KERNEL ? g_strdup("kernel")
+                                                                     : g_strdup_printf("initrd-%d", index);
 
         if (soup_server_message_get_method(msg) == SOUP_METHOD_GET && listed) {
                 d = g_new0(Download, 1);
