@@ -12,6 +12,8 @@ PACKAGES=(
 	qemu-system-x86 ipxe-qemu ovmf dnsmasq-base busybox-static cpio iproute2 tcpdump
 	# real clients and peers used by the tests
 	curl tftp-hpa atftp python3 systemd systemd-container debootstrap dbus
+	# the D-Bus tests: a polkitd mock (dbusmock template) on a private system bus
+	python3-dbusmock
 )
 
 missing=()

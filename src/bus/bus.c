@@ -426,9 +426,14 @@ static int do_set_machine_target(PxBus *b, sd_bus_message *m, sd_bus_error *erro
                 r = sd_bus_message_read(m, "s", &key);
                 if (r < 0)
                         break;
-                if (g_str_equal(key, "once"))
+                if (g_str_equal(key, "once")) {
+                        if (sd_bus_message_verify_type(m, 'v', "b") <= 0) {
+                                px_target_clear(&t);
+                                return sd_bus_error_set(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                        "Option 'once' must be a boolean (b)");
+                        }
                         r = sd_bus_message_read(m, "v", "b", &once);
-                else {
+                } else {
                         px_target_clear(&t);
                         return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Unknown option '%s'", key);
                 }

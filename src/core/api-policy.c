@@ -396,8 +396,8 @@ PxPolicy *px_api_policy_new(const PxConfig *config, PxFileIds *ids) {
         p->ids = ids;
         /* libsoup allows 2 connections per host by default: one slow machine would queue the rest */
         p->session = soup_session_new_with_options("timeout", timeout_s, "idle-timeout", timeout_s, "user-agent",
-                                                   "pixiecore/" PACKAGE_VERSION, "max-conns", 512,
-                                                   "max-conns-per-host", 256, NULL);
+                                                   "pixiecore/" PACKAGE_VERSION, "max-conns", 512, "max-conns-per-host",
+                                                   256, NULL);
         p->entries = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, (GDestroyNotify) entry_free);
         return &p->base;
 }

@@ -81,11 +81,8 @@ static void send_reply(PendingReply *p, PxBootSpec *spec, const char *reason) {
         if (!spec) {
                 m->dhcp_stats.ignored++;
                 px_log_info(mac, phase_name(p->port), "not booting this machine: %s", reason ? reason : "policy");
-                if (session) {
-                        g_free(session->error);
-                        session->error = g_strdup(reason);
-                        px_session_set_state(session, PX_SESSION_IGNORED);
-                }
+                if (session)
+                        px_session_set_ignored(session, reason ? reason : "policy");
                 return;
         }
         if (session)

@@ -31,7 +31,7 @@ typedef struct Proxy {
         /* cache */
         char *cache_path; /* <dir>/<sha256(url)>, NULL without a cache */
         char *url;
-        int tee_fd;        /* temp file being filled while streaming, -1 if none */
+        int tee_fd; /* temp file being filled while streaming, -1 if none */
         char *tee_path;
 } Proxy;
 

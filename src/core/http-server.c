@@ -134,7 +134,7 @@ static void script_answered(PxBootSpec *spec, const char *reason, void *userdata
         if (!spec) {
                 px_log_info(mac, PHASE, "not booting this machine: %s", reason ? reason : "policy");
                 if (session)
-                        px_session_set_state(session, PX_SESSION_IGNORED);
+                        px_session_set_ignored(session, reason ? reason : "policy");
                 if (r->kind == SCRIPT_IPXE)
                         body = px_ipxe_script_render_refusal(reason);
                 else
@@ -165,6 +165,8 @@ static void script_answered(PxBootSpec *spec, const char *reason, void *userdata
                         px_session_set_target_source(session, spec->source);
                         px_session_begin_file(session, PX_SESSION_SCRIPT_SENT,
                                               r->kind == SCRIPT_IPXE ? "boot.ipxe" : "pxelinux.cfg", strlen(body));
+                        /* a few hundred bytes, handed to libsoup in one piece */
+                        px_session_set_progress(session, strlen(body));
                 }
                 px_log_info(mac, PHASE, "sent %s", r->kind == SCRIPT_IPXE ? "iPXE script" : "PXELINUX config");
         }

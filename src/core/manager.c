@@ -313,8 +313,7 @@ gboolean px_manager_start(PxManager *m, GError **error) {
         r = px_bus_new(m, &m->bus);
         if (r == -ENOENT || r == -ECONNREFUSED)
                 /* no system bus on this machine (containers, minimal installs): a normal setup */
-                px_log_notice(NULL, "init", "no system bus (%s): running without the D-Bus interface",
-                              g_strerror(-r));
+                px_log_notice(NULL, "init", "no system bus (%s): running without the D-Bus interface", g_strerror(-r));
         else if (r < 0)
                 px_log_warning(NULL, "init", "no D-Bus service: cannot connect to the system bus (%s)", g_strerror(-r));
 

@@ -240,3 +240,12 @@ void px_session_set_spec(PxSession *s, PxBootSpec *spec) {
         px_boot_spec_unref(s->spec);
         s->spec = px_boot_spec_ref(spec);
 }
+
+void px_session_set_ignored(PxSession *s, const char *reason) {
+        g_free(s->error);
+        s->error = g_strdup(reason);
+        g_clear_pointer(&s->current_file, g_free);
+        s->bytes_sent = s->bytes_total = 0;
+        px_session_set_state(s, PX_SESSION_IGNORED);
+        notify(s->table, s, 1); /* Error and the file changed even if the state did not */
+}

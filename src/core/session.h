@@ -84,5 +84,7 @@ void px_session_set_client_addr(PxSession *s, struct in_addr addr);
 void px_session_begin_file(PxSession *s, PxSessionState state, const char *file, uint64_t total);
 void px_session_set_progress(PxSession *s, uint64_t sent);
 void px_session_fail(PxSession *s, const char *error);
+/* The policy said no: state IGNORED with the reason in Error, no current file. */
+void px_session_set_ignored(PxSession *s, const char *reason);
 void px_session_set_target_source(PxSession *s, const char *source);
 void px_session_set_spec(PxSession *s, struct PxBootSpec *spec);

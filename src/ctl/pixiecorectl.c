@@ -28,12 +28,12 @@
 
 #include "px-build-config.h"
 
-#define BUS_NAME           "org.pixiecore.Pixiecore1"
-#define BUS_PATH           "/org/pixiecore/Pixiecore1"
-#define BUS_SESSION_PREFIX "/org/pixiecore/Pixiecore1/session/"
-#define MANAGER_IFACE      "org.pixiecore.Pixiecore1.Manager"
-#define SESSION_IFACE      "org.pixiecore.Pixiecore1.Session"
-#define PROPERTIES_IFACE   "org.freedesktop.DBus.Properties"
+#define BUS_NAME             "org.pixiecore.Pixiecore1"
+#define BUS_PATH             "/org/pixiecore/Pixiecore1"
+#define BUS_SESSION_PREFIX   "/org/pixiecore/Pixiecore1/session/"
+#define MANAGER_IFACE        "org.pixiecore.Pixiecore1.Manager"
+#define SESSION_IFACE        "org.pixiecore.Pixiecore1.Session"
+#define PROPERTIES_IFACE     "org.freedesktop.DBus.Properties"
 #define OBJECT_MANAGER_IFACE "org.freedesktop.DBus.ObjectManager"
 
 enum {
@@ -102,7 +102,13 @@ static char *format_realtime(uint64_t usec) {
 }
 
 static char *format_bytes(uint64_t b) {
-        return g_format_size_full(b, G_FORMAT_SIZE_IEC_UNITS);
+        GString *s = g_string_new(NULL);
+        g_autofree char *text = g_format_size_full(b, G_FORMAT_SIZE_IEC_UNITS);
+
+        /* GLib separates number and unit with U+00A0; plain text tables want a plain space */
+        g_string_append(s, text);
+        g_string_replace(s, "\u00a0", " ", 0);
+        return g_string_free(s, FALSE);
 }
 
 /* "12%" or "-" when the total is unknown */
@@ -320,10 +326,12 @@ static int call_failed(sd_bus *bus, const sd_bus_error *error, int r, const char
         if (!name_has_owner(bus))
                 return not_running();
         if (error && sd_bus_error_is_set(error)) {
-                if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED))
-                        fprintf(stderr, "Failed to %s: %s\n(Changes need root or polkit authorization for "
-                                        "org.pixiecore.Pixiecore1.manage-targets.)\n",
-                                what, error->message ? error->message : error->name);
+                if (sd_bus_error_has_name(error, SD_BUS_ERROR_ACCESS_DENIED) && error->message &&
+                    !strstr(error->message, "manage-targets"))
+                        fprintf(stderr,
+                                "Failed to %s: %s\n(Changes need root or polkit authorization for "
+                                "org.pixiecore.Pixiecore1.manage-targets.)\n",
+                                what, error->message);
                 else
                         fprintf(stderr, "Failed to %s: %s\n", what, error->message ? error->message : error->name);
         } else
@@ -544,21 +552,19 @@ static void table_print(Table *t, GString *out) {
         }
         for (guint r = arg_legend ? 0 : 1; r < t->rows->len; r++) {
                 char **row = t->rows->pdata[r];
-                if (r == 0)
-                        g_string_append(out, ANSI_BOLD);
+                g_autoptr(GString) line = g_string_new(NULL);
+
                 for (guint c = 0; c < t->n_columns; c++) {
                         bool last = c + 1 == t->n_columns;
-                        g_string_append(out, row[c]);
+                        g_string_append(line, row[c]);
                         if (!last)
                                 for (size_t pad = g_utf8_strlen(row[c], -1); pad < width[c] + 2; pad++)
-                                        g_string_append_c(out, ' ');
+                                        g_string_append_c(line, ' ');
                 }
-                if (r == 0)
-                        g_string_append(out, ANSI_NORMAL);
                 /* no trailing blanks */
-                while (out->len > 0 && out->str[out->len - 1] == ' ')
-                        g_string_truncate(out, out->len - 1);
-                g_string_append_c(out, '\n');
+                while (line->len > 0 && line->str[line->len - 1] == ' ')
+                        g_string_truncate(line, line->len - 1);
+                g_string_append_printf(out, "%s%s%s\n", r == 0 ? ANSI_BOLD : "", line->str, r == 0 ? ANSI_NORMAL : "");
         }
 }
 
@@ -733,8 +739,8 @@ static int cmd_sessions(sd_bus *bus, char **args) {
                 return EXIT_OK;
         }
 
-        g_autoptr(Table) t = table_new((const char *[]){"MAC", "FIRMWARE", "ADDRESS", "STATE", "FILE", "PROGRESS",
-                                                        NULL});
+        g_autoptr(Table) t =
+                table_new((const char *[]){"MAC", "FIRMWARE", "ADDRESS", "STATE", "FILE", "PROGRESS", NULL});
         g_autoptr(GString) out = g_string_new(NULL);
         for (guint i = 0; i < rows->len; i++) {
                 GVariant *p = g_array_index(rows, SessionRow, i).props;
@@ -743,10 +749,10 @@ static int cmd_sessions(sd_bus *bus, char **args) {
                 g_autofree char *pct = format_percent(sent, total);
                 g_autofree char *s_sent = format_bytes(sent);
                 g_autofree char *s_total = format_bytes(total);
-                char *state_text = (g_str_equal(state, "failed") || g_str_equal(state, "ignored")) &&
-                                                   *dict_str(p, "Error")
-                                           ? g_strdup_printf("%s (%s)", state, dict_str(p, "Error"))
-                                           : g_strdup(state);
+                char *state_text =
+                        (g_str_equal(state, "failed") || g_str_equal(state, "ignored")) && *dict_str(p, "Error")
+                                ? g_strdup_printf("%s (%s)", state, dict_str(p, "Error"))
+                                : g_strdup(state);
 
                 table_add(t, g_strdup(dict_str(p, "MACAddress")), g_strdup(dict_str(p, "Firmware")),
                           g_strdup(*dict_str(p, "ClientAddress") ? dict_str(p, "ClientAddress") : "-"), state_text,
@@ -815,8 +821,8 @@ static int cmd_targets(sd_bus *bus, char **args) {
                 return EXIT_OK;
         }
 
-        g_autoptr(Table) t = table_new((const char *[]){"MAC", "KIND", "ONCE", "SET", "KERNEL", "INITRDS", "CMDLINE",
-                                                        NULL});
+        g_autoptr(Table) t =
+                table_new((const char *[]){"MAC", "KIND", "ONCE", "SET", "KERNEL", "INITRDS", "CMDLINE", NULL});
         g_autoptr(GString) out = g_string_new(NULL);
         g_variant_iter_init(&it, list);
         while (g_variant_iter_next(&it, "(&s&s&s^a&s&sbt)", &mac, &kind, &kernel, &initrds, &cmdline, &once,
@@ -1075,15 +1081,14 @@ static int watch_draw(sd_event_source *s, void *userdata) {
         else if (w->drawn)
                 g_string_append_c(out, '\n');
         if (w->running) {
-                g_string_append_printf(out, "%spixiecore %s%s (%s, %s): %u session%s, %" G_GUINT64_FORMAT
-                                            " completed boot%s, %s\n",
-                                       ANSI_BOLD, wdict_str(mgr, "Version"), ANSI_NORMAL, wdict_str(mgr, "Mode"),
-                                       wdict_str(mgr, "Bootloader"), paths->len, paths->len == 1 ? "" : "s",
-                                       wdict_u64(mgr, "CompletedBoots"),
-                                       wdict_u64(mgr, "CompletedBoots") == 1 ? "" : "s", clock);
+                g_string_append_printf(
+                        out, "%spixiecore %s%s (%s, %s): %u session%s, %" G_GUINT64_FORMAT " completed boot%s, %s\n",
+                        ANSI_BOLD, wdict_str(mgr, "Version"), ANSI_NORMAL, wdict_str(mgr, "Mode"),
+                        wdict_str(mgr, "Bootloader"), paths->len, paths->len == 1 ? "" : "s",
+                        wdict_u64(mgr, "CompletedBoots"), wdict_u64(mgr, "CompletedBoots") == 1 ? "" : "s", clock);
         } else
-                g_string_append_printf(out, "%spixiecore is not running%s (waiting for %s), %s\n", ANSI_RED, ANSI_NORMAL,
-                                       BUS_NAME, clock);
+                g_string_append_printf(out, "%spixiecore is not running%s (waiting for %s), %s\n", ANSI_RED,
+                                       ANSI_NORMAL, BUS_NAME, clock);
 
         g_autoptr(Table) t = table_new((const char *[]){"MAC", "STATE", "FILE", "PROGRESS", "", NULL});
         for (guint i = 0; i < paths->len; i++) {
@@ -1212,7 +1217,8 @@ static int cmd_watch(sd_bus *bus, char **args) {
         g_autoptr(sd_bus_slot) s1 = NULL, s2 = NULL, s3 = NULL, s4 = NULL;
         Watch w = {
                 .bus = bus,
-                .sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_dict_unref),
+                .sessions =
+                        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_dict_unref),
                 .manager = g_variant_dict_new(NULL),
                 .tty = isatty(STDOUT_FILENO),
         };
@@ -1300,7 +1306,7 @@ typedef struct Verb {
         const char *help; /* command-specific help text, after the usage line */
 } Verb;
 
-#define READ_OPTS (SEEN_JSON | SEEN_LEGEND)
+#define READ_OPTS   (SEEN_JSON | SEEN_LEGEND)
 #define TARGET_OPTS (SEEN_KERNEL | SEEN_INITRD | SEEN_CMDLINE)
 
 static const Verb verbs[] = {
@@ -1360,8 +1366,9 @@ static const Verb verbs[] = {
          "Makes pixiecore ignore the machine MAC: no ProxyDHCP offer, and a refusal if its iPXE asks\n"
          "for a script. Undo with clear-target.\n"},
         {"set-default", "", 0, TARGET_OPTS, true, cmd_set_default, "Set the default target",
-         "Sets what machines without a target of their own boot (when the policy API, in API mode, has\n"
-         "no answer for them). In static mode it overrides the configured kernel until clear-default.\n"
+         "Sets what machines without a target of their own boot in static mode: it overrides the\n"
+         "configured kernel until clear-default. (In API mode the policy API decides for them; the\n"
+         "default is kept but not used.)\n"
          "\n"
          "Options:\n"
          "  --kernel KERNEL        The kernel (required)\n"
@@ -1386,8 +1393,7 @@ static void help(void) {
                g_get_prgname(), BUS_NAME);
         for (size_t i = 0; i < G_N_ELEMENTS(verbs); i++) {
                 g_autofree char *usage = g_strdup_printf("%s%s%s%s", verbs[i].name, *verbs[i].args ? " " : "",
-                                                         verbs[i].args,
-                                                         verbs[i].needs_kernel ? " --kernel K ..." : "");
+                                                         verbs[i].args, verbs[i].needs_kernel ? " --kernel K ..." : "");
                 printf("  %-30s %s\n", usage, verbs[i].summary);
         }
         printf("\nOptions:\n"
@@ -1407,8 +1413,7 @@ static void help(void) {
 
 static void verb_help(const Verb *v) {
         printf("%s [OPTIONS...] %s%s%s%s\n\n%s.\n\n%s", g_get_prgname(), v->name, *v->args ? " " : "", v->args,
-               v->needs_kernel ? " --kernel KERNEL [--initrd INITRD]... [--cmdline CMDLINE]" : "", v->summary,
-               v->help);
+               v->needs_kernel ? " --kernel KERNEL [--initrd INITRD]... [--cmdline CMDLINE]" : "", v->summary, v->help);
         printf("\nGeneral options: -h --help, --no-ask-password%s. See pixiecorectl --help.\n",
                v->allowed & SEEN_JSON ? ", --json" : "");
 }

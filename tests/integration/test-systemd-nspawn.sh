@@ -15,11 +15,13 @@
 #     "srv" (eth0 10.79.X.1/24); a second namespace "cli" (eth0 .2) on the other end of a veth
 #     is the PXE client. Commands run inside via nsenter.
 #  4. Checks: sysusers, systemd-analyze verify, socket start, activation by a real HTTP
-#     request, StatusText, user/capabilities/seccomp of the process, the fds it holds, all four
-#     services from the client, systemd-analyze security (exposure printed; must be <= 2.0),
-#     clean stop (exit status 0, not death by SIGTERM), activation by a datagram, the
-#     watchdog, and the documented non-activated
-#     drop-in (data/pixiecore-self-bind.conf.example).
+#     request, StatusText, user/capabilities/seccomp of the process, the fds it holds, the D-Bus
+#     name owned on the container's system bus (busctl status/get-property, pixiecorectl as
+#     root through the sandbox), all four services from the client, systemd-analyze security
+#     (exposure printed; must be <= 2.0), clean stop (exit status 0, not death by SIGTERM),
+#     gated bus activation (introspecting the name does not start the service unless it is
+#     enabled; enabled, it does), activation by a datagram, the watchdog, and the documented
+#     non-activated drop-in (data/pixiecore-self-bind.conf.example).
 #
 # Network rule: traffic only inside the namespaces made here (deleted on exit); the debootstrap
 # download is the only other traffic (the Debian mirror, a package registry).
@@ -37,6 +39,8 @@ FIXTURES="$SRC_ROOT/tests/data/dhcp"
 CACHE=${PX_NSPAWN_CACHE:-/var/cache/pixiecore-lab}
 ROOTFS="$CACHE/rootfs-bookworm"
 MAX_EXPOSURE=${PX_NSPAWN_MAX_EXPOSURE:-2.0}
+BUS_NAME=org.pixiecore.Pixiecore1
+BUS_PATH=/org/pixiecore/Pixiecore1
 # debootstrap resolves no virtual packages: libpam-systemd provides the "logind" polkitd needs,
 # dbus-user-session the session bus dconf-service (glib-networking -> libsoup) needs.
 PACKAGES=systemd,dbus,polkitd,libpam-systemd,dbus-user-session,libsoup-3.0-0,libjson-glib-1.0-0,libglib2.0-0,ipxe,pxelinux,syslinux-common,curl,iproute2
@@ -255,7 +259,16 @@ install_project() {
 		install -D -m 644 "$SRC_ROOT/units/pixiecore.socket" "$ROOT/usr/lib/systemd/system/pixiecore.socket" &&
 		install -D -m 644 "$SRC_ROOT/data/sysusers.d/pixiecore.conf" "$ROOT/usr/lib/sysusers.d/pixiecore.conf" &&
 		install -D -m 644 "$SRC_ROOT/data/pixiecore-self-bind.conf.example" \
-			"$ROOT/usr/share/doc/pixiecore/pixiecore-self-bind.conf.example"
+			"$ROOT/usr/share/doc/pixiecore/pixiecore-self-bind.conf.example" &&
+		install -D -m 644 "$SRC_ROOT/dbus/org.pixiecore.Pixiecore1.conf" \
+			"$ROOT/usr/share/dbus-1/system.d/org.pixiecore.Pixiecore1.conf" &&
+		install -D -m 644 "$SRC_ROOT/dbus/org.pixiecore.Pixiecore1.service" \
+			"$ROOT/usr/share/dbus-1/system-services/org.pixiecore.Pixiecore1.service" &&
+		install -D -m 644 "$SRC_ROOT/data/org.pixiecore.Pixiecore1.policy" \
+			"$ROOT/usr/share/polkit-1/actions/org.pixiecore.Pixiecore1.policy" &&
+		if [[ -x $BUILD_ROOT/src/ctl/pixiecorectl ]]; then
+			install -D -m 755 "$BUILD_ROOT/src/ctl/pixiecorectl" "$ROOT$(dirname "$execstart")/pixiecorectl"
+		fi
 }
 if install_project; then
 	ok "project installed into the container (meson install --destdir)"
@@ -271,6 +284,23 @@ if [[ -z $unit_file ]]; then
 		-exec cp {} "$ROOT/etc/systemd/system/" \;
 fi
 self_bind_example=$(find "$ROOT/usr" -name pixiecore-self-bind.conf.example | head -n1)
+# D-Bus files outside dbus-daemon's search path (a prefix like /usr/local or /opt): the policy
+# goes to /etc/dbus-1/system.d and the activation file to /usr/share/dbus-1/system-services, as
+# a local administrator would do. (dbus-daemon reads policies from /etc/dbus-1/system.d and
+# /usr/share/dbus-1/system.d only; activation files also from /usr/local/share.)
+dbus_files=$(find "$ROOT/usr/share" "$ROOT/usr/local/share" "$ROOT/opt" \
+	\( -path '*/dbus-1/system.d/org.pixiecore.Pixiecore1.conf' -o \
+	-path '*/dbus-1/system-services/org.pixiecore.Pixiecore1.service' \) 2>/dev/null)
+dbus_policy=$(grep -m1 '/system\.d/' <<<"$dbus_files")
+dbus_activation=$(grep -m1 '/system-services/' <<<"$dbus_files")
+case ${dbus_policy#"$ROOT"} in
+/usr/share/dbus-1/system.d/*) ;;
+/*) install -D -m 644 "$dbus_policy" "$ROOT/etc/dbus-1/system.d/org.pixiecore.Pixiecore1.conf" ;;
+esac
+case ${dbus_activation#"$ROOT"} in
+/usr/share/dbus-1/system-services/* | /usr/local/share/dbus-1/system-services/*) ;;
+/*) install -D -m 644 "$dbus_activation" "$ROOT/usr/share/dbus-1/system-services/org.pixiecore.Pixiecore1.service" ;;
+esac
 
 # payload and config, at the default config path compiled into the daemon
 conf_path=$("$PIXIECORE" --help | sed -n 's/.*-config FILE.*default \([^ ]*\).*/\1/p')
@@ -371,6 +401,14 @@ else
 	diag "$RUN/sysusers.log"
 fi
 cin systemctl daemon-reload
+# dbus-daemon ignores a <policy user="pixiecore"> it read before the user existed: re-read the
+# policy now (what a package's postinst does after creating the user)
+if [[ -n $dbus_policy ]] && cin systemctl reload dbus.service 2>"$RUN/dbus-reload.err"; then
+	ok "D-Bus policy for $BUS_NAME installed; dbus-daemon reloaded it"
+else
+	not_ok "D-Bus policy for $BUS_NAME installed (${dbus_policy:-not found}); dbus-daemon reloaded it"
+	diag "$RUN/dbus-reload.err"
+fi
 
 socket_path=$(prop pixiecore.socket FragmentPath)
 service_path=$(prop pixiecore.service FragmentPath)
@@ -419,6 +457,43 @@ if [[ $status == Serving*"ProxyDHCP, PXE, TFTP, HTTP"* ]]; then
 	ok "StatusText=$status"
 else
 	not_ok "StatusText names the four services (got '$status')"
+fi
+
+# D-Bus: the sandboxed daemon owns its name on the container's system bus
+bus_owned() { cin busctl status "$BUS_NAME" >"$RUN/busctl-status" 2>&1; }
+if wait_for 10 bus_owned && grep -qx 'Unit=pixiecore.service' "$RUN/busctl-status" &&
+	grep -qx "EUID=$px_uid" "$RUN/busctl-status"; then
+	ok "busctl status $BUS_NAME: owned by pixiecore.service (EUID $px_uid) on the system bus"
+else
+	not_ok "busctl status $BUS_NAME: owned by pixiecore.service"
+	diag "$RUN/busctl-status"
+	cin journalctl -b -u pixiecore.service -u dbus.service --no-pager | tail -n 20 | diag
+fi
+check "BusName=$BUS_NAME in the unit" test "$(prop pixiecore.service BusName)" = "$BUS_NAME"
+mode=$(cin busctl get-property "$BUS_NAME" "$BUS_PATH" "$BUS_NAME.Manager" Mode 2>&1)
+dflt=$(cin busctl get-property "$BUS_NAME" "$BUS_PATH" "$BUS_NAME.Manager" DefaultTarget 2>&1)
+if [[ $mode == 's "static"' && $dflt == '(sass) "/var/lib/pixiecore-test/vmlinuz" 2 '* ]]; then
+	ok "busctl get-property: Mode static, DefaultTarget from the config"
+else
+	not_ok "busctl get-property Mode/DefaultTarget (got '$mode', '$dflt')"
+fi
+# a change as root, through the sandbox: the daemon checks the caller (euid 0, no polkit needed)
+# and saves it in its StateDirectory (ProtectSystem=strict, PrivateUsers=yes)
+if cin sh -c 'command -v pixiecorectl' >/dev/null 2>&1; then
+	cin pixiecorectl set-target 52:54:00:0d:b0:05 --kernel /var/lib/pixiecore-test/vmlinuz --once \
+		>"$RUN/ctl.out" 2>&1
+	ctl_rc=$?
+	resolved=$(cin pixiecorectl resolve 52:54:00:0d:b0:05 --json 2>&1)
+	if [[ $ctl_rc -eq 0 && $resolved == *'"source":"machine-once"'* ]] &&
+		cin grep -q '52:54:00:0d:b0:05' /var/lib/pixiecore/targets.json; then
+		ok "pixiecorectl set-target as root: applied and saved to /var/lib/pixiecore/targets.json"
+	else
+		not_ok "pixiecorectl set-target as root (rc $ctl_rc; resolve: $resolved)"
+		diag "$RUN/ctl.out"
+	fi
+	cin pixiecorectl clear-target 52:54:00:0d:b0:05 >/dev/null 2>&1
+else
+	not_ok "pixiecorectl installed in the container"
 fi
 
 # the process: user, capabilities, no_new_privs, seccomp; its directories
@@ -522,6 +597,43 @@ else
 	not_ok "systemctl stop pixiecore.service cleanly (rc $stop_rc, Result/code/status: $result)"
 	cin journalctl -b -u pixiecore.service --no-pager | tail -n 10 | diag
 fi
+# Gated bus activation: while pixiecore.service is not enabled, the activation file's
+# SystemdService=dbus-org.pixiecore.Pixiecore1.service does not exist, so introspecting the name
+# (what a GDBusObjectManagerClient does on its own) must not start a PXE server.
+inactive() { [[ $(cin systemctl is-active pixiecore.service) =~ ^(inactive|failed)$ ]]; }
+if [[ $(cin systemctl is-enabled pixiecore.service 2>&1) != enabled ]] &&
+	! cin test -e /etc/systemd/system/dbus-org.pixiecore.Pixiecore1.service; then
+	cin timeout 60 busctl introspect "$BUS_NAME" "$BUS_PATH" >"$RUN/introspect-disabled.out" 2>&1
+	intro_rc=$?
+	sleep 1
+	# (the refusal must come from the gate: systemd has no unit dbus-org.pixiecore.Pixiecore1)
+	if [[ $intro_rc -ne 0 ]] && inactive && grep -q 'dbus-org.pixiecore.Pixiecore1.service' "$RUN/introspect-disabled.out"; then
+		ok "not enabled: busctl introspect $BUS_NAME fails and does not start pixiecore.service"
+		diag "$RUN/introspect-disabled.out"
+	else
+		not_ok "not enabled: busctl introspect must not start the service (rc $intro_rc, $(cin systemctl is-active pixiecore.service))"
+		diag "$RUN/introspect-disabled.out"
+	fi
+else
+	not_ok "pixiecore.service is not enabled before the gated-activation check"
+fi
+# enabled: the alias exists, and the same introspection activates the service
+cin systemctl enable pixiecore.service >"$RUN/enable.log" 2>&1
+cin timeout 60 busctl introspect "$BUS_NAME" "$BUS_PATH" >"$RUN/introspect.out" 2>&1
+intro_rc=$?
+if [[ $intro_rc -eq 0 && $(cin systemctl is-active pixiecore.service) == active ]] &&
+	grep -q "$BUS_NAME.Manager" "$RUN/introspect.out" &&
+	cin test -L /etc/systemd/system/dbus-org.pixiecore.Pixiecore1.service; then
+	ok "enabled (Alias=dbus-org.pixiecore.Pixiecore1.service): busctl introspect activates the service"
+else
+	not_ok "enabled: busctl introspect activates the service (rc $intro_rc, $(cin systemctl is-active pixiecore.service))"
+	diag "$RUN/enable.log" "$RUN/introspect.out"
+	cin journalctl -b -u pixiecore.service -u dbus.service --no-pager | tail -n 10 | diag
+fi
+cin systemctl disable pixiecore.service >>"$RUN/enable.log" 2>&1
+cin systemctl stop pixiecore.service 2>>"$RUN/systemctl.log"
+wait_for 10 inactive
+
 rm -f "$RUN/undionly.kpxe"
 in_c curl -sS -m 20 -o "$RUN/undionly.kpxe" "tftp://$SERVER_IP/undionly.kpxe" 2>"$RUN/curl.err"
 if [[ -s $RUN/undionly.kpxe && $(sha "$RUN/undionly.kpxe") == "$(sha "$ROOT/usr/lib/ipxe/undionly.kpxe")" &&
