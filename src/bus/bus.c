@@ -652,6 +652,52 @@ static int get_machine_targets(sd_bus *bus, const char *path, const char *interf
         return sd_bus_message_append(reply, "u", rules->len);
 }
 
+/* Everything a LAN host can make us spend or drop, for dashboards and for spotting abuse. Not
+ * announced: it changes with every packet. */
+static int get_counters(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        PxBus *b = userdata;
+        PxManager *m = b->manager;
+        const TftpServerStats *t = m->tftp ? tftp_server_get_stats(m->tftp) : NULL;
+        PxPolicy *api = px_layered_policy_get_api(m->policy);
+        const PxApiStats *a = api ? px_api_policy_get_stats(api) : NULL;
+        const struct {
+                const char *name;
+                uint64_t value;
+        } counters[] = {
+                {"dhcp-received", m->dhcp_stats.received},
+                {"dhcp-malformed", m->dhcp_stats.malformed},
+                {"dhcp-not-pxe", m->dhcp_stats.not_pxe},
+                {"dhcp-unsupported-arch", m->dhcp_stats.unsupported_arch},
+                {"dhcp-ignored", m->dhcp_stats.ignored},
+                {"dhcp-offers", m->dhcp_stats.offers},
+                {"pxe-acks", m->dhcp_stats.acks},
+                {"dhcp-send-errors", m->dhcp_stats.send_errors},
+                {"tftp-requests", t ? t->requests : 0},
+                {"tftp-malformed", t ? t->malformed : 0},
+                {"tftp-refused", t ? t->refused : 0},
+                {"tftp-completed", t ? t->completed : 0},
+                {"tftp-failed", t ? t->failed : 0},
+                {"tftp-bytes-sent", t ? t->bytes_sent : 0},
+                {"tftp-active-transfers", m->tftp ? tftp_server_active_transfers(m->tftp) : 0},
+                {"http-requests", m->http_stats.requests},
+                {"http-not-found", m->http_stats.not_found},
+                {"http-bytes-sent", m->http_stats.bytes_sent},
+                {"sessions-evicted", px_session_table_evicted(m->sessions)},
+                {"api-calls", a ? a->calls : 0},
+                {"api-cache-hits", a ? a->cache_hits : 0},
+                {"api-joined", a ? a->joined : 0},
+                {"api-refusals", a ? a->refusals : 0},
+        };
+        int r = sd_bus_message_open_container(reply, 'a', "{st}");
+
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(counters); i++)
+                r = sd_bus_message_append(reply, "{st}", counters[i].name, counters[i].value);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("Version", "s", get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
@@ -661,6 +707,7 @@ static const sd_bus_vtable manager_vtable[] = {
         /* the command line may carry secrets: announced by name only, never by value */
         SD_BUS_PROPERTY("DefaultTarget", "(sass)", get_default_target, 0, SD_BUS_VTABLE_PROPERTY_EMITS_INVALIDATION),
         SD_BUS_PROPERTY("MachineTargets", "u", get_machine_targets, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Counters", "a{st}", get_counters, 0, 0),
         SD_BUS_PROPERTY("Sessions", "u", get_sessions, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("CompletedBoots", "t", get_completed_boots, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("SetMachineTarget",

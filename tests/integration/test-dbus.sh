@@ -323,7 +323,7 @@ eq "GetManagedObjects: no sessions yet" "$(bc call "$BUS_NAME" "$OBJ" org.freede
 	"a{oa{sa{sv}}} 0"
 all_nobody=$(nobody timeout 20 busctl --system --json=short call "$BUS_NAME" "$OBJ" org.freedesktop.DBus.Properties GetAll s "$IFACE" 2>&1)
 jcheck "nobody may read all Manager properties (GetAll)" "$all_nobody" \
-	'sorted(d["data"][0]) == sorted(["Version","Mode","ApiURL","Bootloader","DefaultTarget","MachineTargets","Sessions","CompletedBoots"])'
+	'sorted(d["data"][0]) == sorted(["Version","Mode","ApiURL","Bootloader","DefaultTarget","MachineTargets","Counters","Sessions","CompletedBoots"])'
 
 # The introspection served by the daemon matches the committed XML (docs and comments aside)
 compare_xml() { # compare_xml SERVED-FILE COMMITTED-FILE INTERFACE
@@ -676,6 +676,9 @@ else
 	not_ok "PropertiesChanged: BytesSent reaches BytesTotal for each file" "$out"
 fi
 check "Manager PropertiesChanged: CompletedBoots 1" analyse "$tmp/boot.mon" manager-boots 1
+counters=$(timeout 20 busctl --system --json=short get-property "$BUS_NAME" "$OBJ" "$IFACE" Counters 2>&1)
+jcheck "Counters: the simulated boot counted HTTP requests and bytes, nothing malformed" "$counters" \
+	'd["data"]["http-requests"] >= 4 and d["data"]["http-bytes-sent"] > 0 and d["data"]["dhcp-malformed"] == 0'
 check "DefaultTarget changes are announced by name only (invalidated, no value)" analyse "$tmp/boot.mon" default-invalidated
 if grep -q "s3cr3t" "$tmp/boot.mon"; then
 	not_ok "no command line secret in any broadcast signal" "$(grep -m3 s3cr3t "$tmp/boot.mon")"
