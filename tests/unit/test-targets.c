@@ -659,7 +659,6 @@ static void test_file_format(Fixture *f, gconstpointer data) {
         g_autofree char *path = state_file(f), *contents = NULL;
         g_autoptr(PxTargetStore) s = store_new(f->state, PX_BOOTLOADER_IPXE);
         PxTarget t = target(f->kernel, f->initrd1, NULL, "quiet");
-        g_autofree char *expected_dflt = NULL;
 
         g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS)); /* nothing written until a change */
         g_assert_true(px_target_store_set_machine(s, mac_a, &t, true, NULL));
