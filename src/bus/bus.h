@@ -10,9 +10,9 @@
 typedef struct PxManager PxManager;
 typedef struct PxBus PxBus;
 
-#define PX_BUS_NAME         "org.pixiecore.Pixiecore1"
-#define PX_BUS_PATH         "/org/pixiecore/Pixiecore1"
-#define PX_BUS_SESSION_PATH "/org/pixiecore/Pixiecore1/session"
+#define PX_BUS_NAME          "org.pixiecore.Pixiecore1"
+#define PX_BUS_PATH          "/org/pixiecore/Pixiecore1"
+#define PX_BUS_SESSION_PATH  "/org/pixiecore/Pixiecore1/session"
 #define PX_BUS_MANAGER_IFACE "org.pixiecore.Pixiecore1.Manager"
 #define PX_BUS_SESSION_IFACE "org.pixiecore.Pixiecore1.Session"
 

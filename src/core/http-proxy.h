@@ -8,10 +8,10 @@
 #include <libsoup/soup.h>
 
 typedef struct PxProxyOptions {
-        SoupSession *session; /* for upstream requests */
-        guint64 max_bytes;    /* refuse larger files */
-        const char *log_mac;  /* for log lines, may be NULL */
-        const char *log_name; /* what the file is, for log lines ("kernel", "initrd 1") */
+        SoupSession *session;  /* for upstream requests */
+        guint64 max_bytes;     /* refuse larger files */
+        const char *log_mac;   /* for log lines, may be NULL */
+        const char *log_name;  /* what the file is, for log lines ("kernel", "initrd 1") */
         const char *cache_dir; /* keep validated copies here (ETag/Last-Modified); NULL: no cache */
 } PxProxyOptions;
 

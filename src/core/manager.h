@@ -56,11 +56,11 @@ typedef struct PxManager {
 
         TftpServer *tftp;
         SoupServer *http;
-        SoupSession *upstream; /* API mode: proxied kernel/initrd/cmdline files */
-        struct PxFileIds *file_ids;   /* sealed IDs for API and run-time targets */
+        SoupSession *upstream;         /* API mode: proxied kernel/initrd/cmdline files */
+        struct PxFileIds *file_ids;    /* sealed IDs for API and run-time targets */
         struct PxTargetStore *targets; /* machine and default targets (D-Bus) */
         struct PxBus *bus;             /* NULL when no system bus is reachable */
-        char *cache_dir; /* API mode: upstream copies; NULL: none */
+        char *cache_dir;               /* API mode: upstream copies; NULL: none */
         PxHttpStats http_stats;
 } PxManager;
 

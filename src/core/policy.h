@@ -52,10 +52,6 @@ struct PxPolicy {
 void px_policy_free(PxPolicy *p);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PxPolicy, px_policy_free)
 
-/* Static mode: every machine boots the configured kernel and initrds, which the caller has
- * loaded into the file store as "kernel" and "initrd-<n>". */
-PxPolicy *px_static_policy_new(const PxConfig *config);
-
 typedef struct PxFileIds PxFileIds;
 
 /* API mode: asks GET <api>/v1/boot/<mac> (libsoup, asynchronous) and keeps each answer for

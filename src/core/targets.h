@@ -28,8 +28,8 @@ typedef enum PxMachineRuleKind {
 typedef struct PxMachineRule {
         uint8_t mac[6];
         PxMachineRuleKind kind;
-        PxTarget target; /* empty for IGNORE */
-        bool once;       /* boot it the next time only, then fall back */
+        PxTarget target;  /* empty for IGNORE */
+        bool once;        /* boot it the next time only, then fall back */
         guint64 set_usec; /* CLOCK_REALTIME when set */
 } PxMachineRule;
 

@@ -8,9 +8,9 @@
 
 #include "bootscript.h"
 
-#define K "http://10.0.0.1/_/file/52-54-00-12-34-56/kernel"
-#define I0 "http://10.0.0.1/_/file/52-54-00-12-34-56/initrd-0"
-#define I1 "http://10.0.0.1/_/file/52-54-00-12-34-56/initrd-1"
+#define K     "http://10.0.0.1/_/file/52-54-00-12-34-56/kernel"
+#define I0    "http://10.0.0.1/_/file/52-54-00-12-34-56/initrd-0"
+#define I1    "http://10.0.0.1/_/file/52-54-00-12-34-56/initrd-1"
 #define READY "http://10.0.0.1/_/booting?mac=52:54:00:12:34:56"
 #define RETRY "http://10.0.0.1/_/ipxe?mac=52:54:00:12:34:56"
 
@@ -46,32 +46,32 @@ static void test_ipxe_two_initrds_full(void) {
                 .retry_url = RETRY,
         };
 
-        assert_text(px_ipxe_script_render(&s),
-                    "#!ipxe\n"
-                    "kernel --name kernel " K " || goto failed\n"
-                    "initrd --name initrd0 " I0 " || goto failed\n"
-                    "initrd --name initrd1 " I1 " || goto failed\n"
-                    "imgfetch --name ready " READY " ||\n"
-                    "imgfree ready ||\n"
-                    "boot kernel initrd=initrd0 initrd=initrd1 console=ttyS0,115200n8 quiet root=/dev/ram0 || goto failed\n"
-                    ":failed\n"
-                    "echo pixiecore: boot failed, retrying in 5 seconds\n"
-                    "sleep 5\n"
-                    "chain " RETRY "\n");
+        assert_text(
+                px_ipxe_script_render(&s),
+                "#!ipxe\n"
+                "kernel --name kernel " K " || goto failed\n"
+                "initrd --name initrd0 " I0 " || goto failed\n"
+                "initrd --name initrd1 " I1 " || goto failed\n"
+                "imgfetch --name ready " READY " ||\n"
+                "imgfree ready ||\n"
+                "boot kernel initrd=initrd0 initrd=initrd1 console=ttyS0,115200n8 quiet root=/dev/ram0 || goto failed\n"
+                ":failed\n"
+                "echo pixiecore: boot failed, retrying in 5 seconds\n"
+                "sleep 5\n"
+                "chain " RETRY "\n");
 }
 
 static void test_ipxe_one_initrd(void) {
         PxBootScript s = {.kernel_url = K, .initrd_urls = one_initrd, .cmdline = "quiet"};
 
-        assert_text(px_ipxe_script_render(&s),
-                    "#!ipxe\n"
-                    "kernel --name kernel " K " || goto failed\n"
-                    "initrd --name initrd0 " I0 " || goto failed\n"
-                    "boot kernel initrd=initrd0 quiet || goto failed\n"
-                    ":failed\n"
-                    "echo pixiecore: boot failed\n"
-                    "sleep 5\n"
-                    "exit 1\n");
+        assert_text(px_ipxe_script_render(&s), "#!ipxe\n"
+                                               "kernel --name kernel " K " || goto failed\n"
+                                               "initrd --name initrd0 " I0 " || goto failed\n"
+                                               "boot kernel initrd=initrd0 quiet || goto failed\n"
+                                               ":failed\n"
+                                               "echo pixiecore: boot failed\n"
+                                               "sleep 5\n"
+                                               "exit 1\n");
 }
 
 static void test_ipxe_no_initrd(void) {
@@ -118,17 +118,16 @@ static void test_ipxe_message(void) {
                 .message = "Booting the rescue image\nvia pixiecore",
         };
 
-        assert_text(px_ipxe_script_render(&s),
-                    "#!ipxe\n"
-                    "echo Booting the rescue image\n"
-                    "echo via pixiecore\n"
-                    "kernel --name kernel " K " || goto failed\n"
-                    "initrd --name initrd0 " I0 " || goto failed\n"
-                    "boot kernel initrd=initrd0 quiet || goto failed\n"
-                    ":failed\n"
-                    "echo pixiecore: boot failed\n"
-                    "sleep 5\n"
-                    "exit 1\n");
+        assert_text(px_ipxe_script_render(&s), "#!ipxe\n"
+                                               "echo Booting the rescue image\n"
+                                               "echo via pixiecore\n"
+                                               "kernel --name kernel " K " || goto failed\n"
+                                               "initrd --name initrd0 " I0 " || goto failed\n"
+                                               "boot kernel initrd=initrd0 quiet || goto failed\n"
+                                               ":failed\n"
+                                               "echo pixiecore: boot failed\n"
+                                               "sleep 5\n"
+                                               "exit 1\n");
 }
 
 static void test_ipxe_message_empty_line(void) {
@@ -144,16 +143,15 @@ static void test_ipxe_message_empty_line(void) {
 static void test_ipxe_booting_without_retry(void) {
         PxBootScript s = {.kernel_url = K, .booting_url = READY};
 
-        assert_text(px_ipxe_script_render(&s),
-                    "#!ipxe\n"
-                    "kernel --name kernel " K " || goto failed\n"
-                    "imgfetch --name ready " READY " ||\n"
-                    "imgfree ready ||\n"
-                    "boot kernel || goto failed\n"
-                    ":failed\n"
-                    "echo pixiecore: boot failed\n"
-                    "sleep 5\n"
-                    "exit 1\n");
+        assert_text(px_ipxe_script_render(&s), "#!ipxe\n"
+                                               "kernel --name kernel " K " || goto failed\n"
+                                               "imgfetch --name ready " READY " ||\n"
+                                               "imgfree ready ||\n"
+                                               "boot kernel || goto failed\n"
+                                               ":failed\n"
+                                               "echo pixiecore: boot failed\n"
+                                               "sleep 5\n"
+                                               "exit 1\n");
 }
 
 static void test_ipxe_cmdline_verbatim(void) {
@@ -196,17 +194,15 @@ static void test_ipxe_refusal(void) {
                     "echo machine is not in the inventory\n"
                     "sleep 5\n"
                     "exit 1\n");
-        assert_text(px_ipxe_script_render_refusal(NULL),
-                    "#!ipxe\n"
-                    "echo pixiecore: not booting this machine\n"
-                    "sleep 5\n"
-                    "exit 1\n");
-        assert_text(px_ipxe_script_render_refusal("line one\nline two"),
-                    "#!ipxe\n"
-                    "echo line one\n"
-                    "echo line two\n"
-                    "sleep 5\n"
-                    "exit 1\n");
+        assert_text(px_ipxe_script_render_refusal(NULL), "#!ipxe\n"
+                                                         "echo pixiecore: not booting this machine\n"
+                                                         "sleep 5\n"
+                                                         "exit 1\n");
+        assert_text(px_ipxe_script_render_refusal("line one\nline two"), "#!ipxe\n"
+                                                                         "echo line one\n"
+                                                                         "echo line two\n"
+                                                                         "sleep 5\n"
+                                                                         "exit 1\n");
 }
 
 static void test_ipxe_refusal_unsafe_reason(void) {
@@ -242,33 +238,30 @@ static void test_pxelinux_two_initrds(void) {
                 .retry_url = RETRY,
         };
 
-        assert_text(px_pxelinux_config_render(&s),
-                    "DEFAULT pixiecore\n"
-                    "PROMPT 0\n"
-                    "TIMEOUT 0\n"
-                    "LABEL pixiecore\n"
-                    "  KERNEL " K "\n"
-                    "  APPEND initrd=" I0 "," I1 " console=ttyS0 ${literal} #too\n");
+        assert_text(px_pxelinux_config_render(&s), "DEFAULT pixiecore\n"
+                                                   "PROMPT 0\n"
+                                                   "TIMEOUT 0\n"
+                                                   "LABEL pixiecore\n"
+                                                   "  KERNEL " K "\n"
+                                                   "  APPEND initrd=" I0 "," I1 " console=ttyS0 ${literal} #too\n");
 }
 
 static void test_pxelinux_one_initrd_no_cmdline(void) {
         PxBootScript s = {.kernel_url = K, .initrd_urls = one_initrd};
 
-        assert_text(px_pxelinux_config_render(&s),
-                    "DEFAULT pixiecore\n"
-                    "PROMPT 0\n"
-                    "TIMEOUT 0\n"
-                    "LABEL pixiecore\n"
-                    "  KERNEL " K "\n"
-                    "  APPEND initrd=" I0 "\n");
+        assert_text(px_pxelinux_config_render(&s), "DEFAULT pixiecore\n"
+                                                   "PROMPT 0\n"
+                                                   "TIMEOUT 0\n"
+                                                   "LABEL pixiecore\n"
+                                                   "  KERNEL " K "\n"
+                                                   "  APPEND initrd=" I0 "\n");
         s.cmdline = "";
-        assert_text(px_pxelinux_config_render(&s),
-                    "DEFAULT pixiecore\n"
-                    "PROMPT 0\n"
-                    "TIMEOUT 0\n"
-                    "LABEL pixiecore\n"
-                    "  KERNEL " K "\n"
-                    "  APPEND initrd=" I0 "\n");
+        assert_text(px_pxelinux_config_render(&s), "DEFAULT pixiecore\n"
+                                                   "PROMPT 0\n"
+                                                   "TIMEOUT 0\n"
+                                                   "LABEL pixiecore\n"
+                                                   "  KERNEL " K "\n"
+                                                   "  APPEND initrd=" I0 "\n");
 }
 
 static void test_pxelinux_no_initrd(void) {
@@ -289,15 +282,14 @@ static void test_pxelinux_no_initrd(void) {
 static void test_pxelinux_message(void) {
         PxBootScript s = {.kernel_url = K, .initrd_urls = one_initrd, .cmdline = "quiet", .message = "Hello\nworld"};
 
-        assert_text(px_pxelinux_config_render(&s),
-                    "SAY Hello\n"
-                    "SAY world\n"
-                    "DEFAULT pixiecore\n"
-                    "PROMPT 0\n"
-                    "TIMEOUT 0\n"
-                    "LABEL pixiecore\n"
-                    "  KERNEL " K "\n"
-                    "  APPEND initrd=" I0 " quiet\n");
+        assert_text(px_pxelinux_config_render(&s), "SAY Hello\n"
+                                                   "SAY world\n"
+                                                   "DEFAULT pixiecore\n"
+                                                   "PROMPT 0\n"
+                                                   "TIMEOUT 0\n"
+                                                   "LABEL pixiecore\n"
+                                                   "  KERNEL " K "\n"
+                                                   "  APPEND initrd=" I0 " quiet\n");
 }
 
 static void test_pxelinux_message_cannot_inject(void) {
@@ -313,19 +305,17 @@ static void test_pxelinux_message_cannot_inject(void) {
 }
 
 static void test_pxelinux_local(void) {
-        assert_text(px_pxelinux_config_render_local(NULL),
-                    "DEFAULT local\n"
-                    "PROMPT 0\n"
-                    "TIMEOUT 0\n"
-                    "LABEL local\n"
-                    "  LOCALBOOT 0\n");
-        assert_text(px_pxelinux_config_render_local("not today"),
-                    "SAY not today\n"
-                    "DEFAULT local\n"
-                    "PROMPT 0\n"
-                    "TIMEOUT 0\n"
-                    "LABEL local\n"
-                    "  LOCALBOOT 0\n");
+        assert_text(px_pxelinux_config_render_local(NULL), "DEFAULT local\n"
+                                                           "PROMPT 0\n"
+                                                           "TIMEOUT 0\n"
+                                                           "LABEL local\n"
+                                                           "  LOCALBOOT 0\n");
+        assert_text(px_pxelinux_config_render_local("not today"), "SAY not today\n"
+                                                                  "DEFAULT local\n"
+                                                                  "PROMPT 0\n"
+                                                                  "TIMEOUT 0\n"
+                                                                  "LABEL local\n"
+                                                                  "  LOCALBOOT 0\n");
 }
 
 /* ---- safety checks ---- */
@@ -367,28 +357,15 @@ static void test_url_is_safe(void) {
 
 static void test_message_is_safe(void) {
         static const char *const good[] = {
-                "Booting the rescue image",
-                "line one\nline two",
-                "tabs\tare\tfine", /* allowed by the code (bootscript.h says "besides newline"): harmless */
+                "Booting the rescue image", "line one\nline two", "tabs\tare\tfine", /* allowed by the code
+                                                                                        (bootscript.h says "besides
+                                                                                        newline"): harmless */
                 "50% done; almost", /* ';' glued to a word is not a separate word */
-                "a#b is not a comment",
-                "cost: $5",
-                "a|b and a&b",
-                "",
+                "a#b is not a comment",     "cost: $5",           "a|b and a&b",     "",
         };
         static const char *const bad[] = {
-                "mac ${net0/mac}",
-                "${x}",
-                "hello #note",
-                "#note",
-                "a || b",
-                "a && b",
-                "a ; b",
-                "line\n#comment",
-                "cr\rhere",
-                "bell\a",
-                "del\x7f",
-                "esc\x1b[31m",
+                "mac ${net0/mac}", "${x}",           "hello #note", "#note",  "a || b",  "a && b",
+                "a ; b",           "line\n#comment", "cr\rhere",    "bell\a", "del\x7f", "esc\x1b[31m",
         };
 
         g_assert_true(px_bootscript_message_is_safe(NULL));

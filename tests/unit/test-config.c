@@ -39,8 +39,8 @@ static char *write_conf(const char *name, const char *extra) {
                                                 "pxelinux = %s\n"
                                                 "ldlinux = %s\n"
                                                 "%s",
-                                                loader_bios, loader_efi64, loader_ipxe, loader_pxelinux,
-                                                loader_ldlinux, extra ? extra : "");
+                                                loader_bios, loader_efi64, loader_ipxe, loader_pxelinux, loader_ldlinux,
+                                                extra ? extra : "");
         return write_file(name, text);
 }
 
@@ -308,8 +308,15 @@ static void test_api_timeout_values(void) {
                 const char *value;
                 guint64 usec; /* 0: refused */
         } cases[] = {
-                {"5s", 5 * G_USEC_PER_SEC}, {"2", 2 * G_USEC_PER_SEC}, {"250ms", 250000},
-                {"1m", 60 * G_USEC_PER_SEC}, {"1.5s", 1500000}, {"0", 0}, {"soon", 0}, {"-1s", 0}, {"5h", 0},
+                {"5s", 5 * G_USEC_PER_SEC},
+                {"2", 2 * G_USEC_PER_SEC},
+                {"250ms", 250000},
+                {"1m", 60 * G_USEC_PER_SEC},
+                {"1.5s", 1500000},
+                {"0", 0},
+                {"soon", 0},
+                {"-1s", 0},
+                {"5h", 0},
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -401,7 +408,9 @@ static void test_bad_args(void) {
                 {{"-kernel", kernel, "-port", "-1"}, -1, {"port"}},
                 {{"-kernel", kernel, "-port-dhcp", "65536"}, PX_CONFIG_ERROR_INVALID, {"port-dhcp", "65536"}},
                 {{"-kernel", kernel, "-port-tftp", "x"}, PX_CONFIG_ERROR_INVALID, {"port-tftp"}},
-                {{"-kernel", kernel, "-listen-addr", "300.1.2.3"}, PX_CONFIG_ERROR_INVALID, {"listen-addr", "300.1.2.3"}},
+                {{"-kernel", kernel, "-listen-addr", "300.1.2.3"},
+                 PX_CONFIG_ERROR_INVALID,
+                 {"listen-addr", "300.1.2.3"}},
                 {{"-kernel", kernel, "-listen-addr", "::1"}, PX_CONFIG_ERROR_INVALID, {"listen-addr"}},
                 {{"-kernel", kernel, "-listen-addr", ""}, PX_CONFIG_ERROR_INVALID, {"listen-addr"}},
                 {{"-kernel", kernel, "-l", "foo"}, PX_CONFIG_ERROR_INVALID, {"listen-addr", "foo"}},
@@ -484,8 +493,8 @@ static void test_loaders_of_the_other_bootloader_not_needed(void) {
         g_autoptr(GError) error = NULL;
 
         /* iPXE mode does not need PXELINUX, and the other way round */
-        g_assert_true(load(&c, &error, "-kernel", kernel, "-pxelinux", "/nonexistent", "-ldlinux", "/nonexistent",
-                           NULL));
+        g_assert_true(
+                load(&c, &error, "-kernel", kernel, "-pxelinux", "/nonexistent", "-ldlinux", "/nonexistent", NULL));
         g_assert_no_error(error);
         px_config_clear(&c);
         g_assert_true(load(&c, &error, "-kernel", kernel, "--bootloader", "pxelinux", "-ipxe-bios", "/nonexistent",
@@ -504,8 +513,8 @@ static void test_optional_loaders(void) {
         g_assert_null(c.ipxe_ipxe);
         px_config_clear(&c);
 
-        g_assert_true(load(&c, &error, "-kernel", kernel, "--bootloader", "pxelinux", "-syslinux-efi64",
-                           "/nonexistent", NULL));
+        g_assert_true(load(&c, &error, "-kernel", kernel, "--bootloader", "pxelinux", "-syslinux-efi64", "/nonexistent",
+                           NULL));
         g_assert_no_error(error);
         g_assert_null(c.syslinux_efi64);
         px_config_clear(&c);
@@ -761,8 +770,8 @@ static void test_file_empty(void) {
                 g_auto(PxConfig) c = {};
                 g_autoptr(GError) error = NULL;
 
-                g_assert_true(load_exact(&c, &error, "--config", i ? group_only : empty, "-kernel", kernel, "-ipxe-bios",
-                                         loader_bios, "-ipxe-efi64", loader_efi64, NULL));
+                g_assert_true(load_exact(&c, &error, "--config", i ? group_only : empty, "-kernel", kernel,
+                                         "-ipxe-bios", loader_bios, "-ipxe-efi64", loader_efi64, NULL));
                 g_assert_no_error(error);
         }
 }
@@ -826,9 +835,8 @@ static void test_cmdline_check(void) {
                 g_autoptr(GError) e2 = NULL;
                 gboolean r;
 
-                g_test_message("cmdline case %zu: '%s'", i, cases[i].cmdline && strlen(cases[i].cmdline) < 100
-                                                                    ? cases[i].cmdline
-                                                                    : "(long)");
+                g_test_message("cmdline case %zu: '%s'", i,
+                               cases[i].cmdline && strlen(cases[i].cmdline) < 100 ? cases[i].cmdline : "(long)");
                 r = px_cmdline_check(cases[i].cmdline, PX_BOOTLOADER_IPXE, &e1);
                 g_assert_cmpint(r, ==, cases[i].ipxe_ok);
                 if (cases[i].ipxe_ok)
@@ -869,8 +877,8 @@ static void test_cmdline_on_command_line(void) {
         assert_error_mentions(error, PX_CONFIG_ERROR_INVALID, "cmdline", "#x", NULL);
         g_clear_error(&error);
         px_config_clear(&c);
-        g_assert_true(load(&c, &error, "-kernel", kernel, "-cmdline", "root=/dev/sda #x", "--bootloader", "pxelinux",
-                           NULL));
+        g_assert_true(
+                load(&c, &error, "-kernel", kernel, "-cmdline", "root=/dev/sda #x", "--bootloader", "pxelinux", NULL));
         g_assert_no_error(error);
         g_assert_cmpstr(c.cmdline, ==, "root=/dev/sda #x");
 }
@@ -891,14 +899,16 @@ static void test_bootmsg_checked_for_ipxe(void) {
                 g_clear_error(&error);
                 px_config_clear(&c);
                 /* PXELINUX shows it with SAY: fine there */
-                g_assert_true(load(&c, &error, "-kernel", kernel, "-bootmsg", bad[i], "--bootloader", "pxelinux", NULL));
+                g_assert_true(
+                        load(&c, &error, "-kernel", kernel, "-bootmsg", bad[i], "--bootloader", "pxelinux", NULL));
                 g_assert_no_error(error);
         }
         {
                 g_auto(PxConfig) c = {};
                 g_autoptr(GError) error = NULL;
 
-                g_assert_true(load(&c, &error, "-kernel", kernel, "-bootmsg", "Booting, please wait\nsecond line", NULL));
+                g_assert_true(
+                        load(&c, &error, "-kernel", kernel, "-bootmsg", "Booting, please wait\nsecond line", NULL));
                 g_assert_no_error(error);
                 g_clear_error(&error);
                 px_config_clear(&c);

@@ -59,7 +59,7 @@ static void fixture_event(void *userdata, const TftpEvent *ev) {
 }
 
 static int open_client_socket(void) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         int fd;
 
         fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -69,8 +69,8 @@ static int open_client_socket(void) {
 }
 
 static void fixture_setup_cfg(Fixture *f, const TftpServerConfig *cfg) {
-        static const TftpServerOps ops = { .open_file = fixture_open_file, .event = fixture_event };
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        static const TftpServerOps ops = {.open_file = fixture_open_file, .event = fixture_event};
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t salen = sizeof(sa);
         int fd;
 
@@ -115,16 +115,15 @@ static GBytes *add_file(Fixture *f, const char *name, size_t size) {
 
 /* Runs the server's loop until fd has a datagram or timeout_ms passed. Returns the length or
  * -ETIMEDOUT. */
-static ssize_t pump_recv(Fixture *f, int fd, uint8_t *buf, size_t size, struct sockaddr_in *ret_from,
-                         int timeout_ms) {
+static ssize_t pump_recv(Fixture *f, int fd, uint8_t *buf, size_t size, struct sockaddr_in *ret_from, int timeout_ms) {
         gint64 deadline = g_get_monotonic_time() + (gint64) timeout_ms * 1000;
 
         for (;;) {
                 struct sockaddr_in from = {};
                 socklen_t fromlen = sizeof(from);
                 struct pollfd p[2] = {
-                        { .fd = sd_event_get_fd(f->event), .events = POLLIN },
-                        { .fd = fd, .events = POLLIN },
+                        {.fd = sd_event_get_fd(f->event), .events = POLLIN},
+                        {.fd = fd, .events = POLLIN},
                 };
                 gint64 left;
                 ssize_t n;
@@ -184,7 +183,7 @@ static void send_request_strv(Fixture *f, int fd, uint16_t opcode, const char *c
         send_to_port(fd, f->port, buf, pos);
 }
 
-#define send_request(f, fd, opcode, ...) send_request_strv(f, fd, opcode, (const char *const[]) { __VA_ARGS__ })
+#define send_request(f, fd, opcode, ...) send_request_strv(f, fd, opcode, (const char *const[]){__VA_ARGS__})
 
 static void send_ack(int fd, uint16_t tid, uint16_t block) {
         uint8_t buf[4];
@@ -244,18 +243,18 @@ static void parse_oack(const uint8_t *buf, size_t len, TftpRequest *ret) {
 
 typedef struct FetchOpts {
         const char *blksize, *windowsize, *tsize, *timeout;
-        uint64_t drop_block;    /* pretend this block index got lost, once */
-        uint64_t withhold_ack;  /* don't send the ACK for this block index, once */
+        uint64_t drop_block;   /* pretend this block index got lost, once */
+        uint64_t withhold_ack; /* don't send the ACK for this block index, once */
 } FetchOpts;
 
 typedef struct FetchResult {
         GByteArray *data;
-        int error_code; /* -1: none */
+        int error_code;   /* -1: none */
         TftpRequest oack; /* -1 fields when no OACK */
         bool got_oack;
         unsigned duplicates; /* DATA we already had (retransmissions) */
         unsigned packets;
-        bool saw_block0;     /* DATA block number 0 (rollover) */
+        bool saw_block0; /* DATA block number 0 (rollover) */
 } FetchResult;
 
 /* A windowed client (RFC 7440 receiver): ACKs at the end of each window and on the last block;
@@ -270,10 +269,10 @@ static void fetch(Fixture *f, int fd, const char *name, const FetchOpts *o, Fetc
         memset(res, 0, sizeof(*res));
         res->data = g_byte_array_new();
         res->error_code = -1;
-        res->oack = (TftpRequest) { .blksize = -1, .timeout_s = -1, .tsize = -1, .windowsize = -1 };
+        res->oack = (TftpRequest){.blksize = -1, .timeout_s = -1, .tsize = -1, .windowsize = -1};
 
         {
-                const char *strv[11] = { name, "octet" };
+                const char *strv[11] = {name, "octet"};
                 size_t k = 2;
 
                 if (o->blksize) {
@@ -409,7 +408,7 @@ static void test_plain_512(Fixture *f, gconstpointer data) {
 
 static void test_blksize(Fixture *f, gconstpointer data) {
         g_autoptr(GBytes) b = add_file(f, "ipxe.efi", 100000);
-        FetchOpts o = { .blksize = "1468", .tsize = "0" };
+        FetchOpts o = {.blksize = "1468", .tsize = "0"};
         FetchResult r;
 
         fetch(f, f->client, "ipxe.efi", &o, &r);
@@ -425,7 +424,7 @@ static void test_blksize(Fixture *f, gconstpointer data) {
         pump_until_idle(f, 1000);
 
         /* Loopback allows the maximum. */
-        o = (FetchOpts) { .blksize = "65464" };
+        o = (FetchOpts){.blksize = "65464"};
         fetch(f, f->client, "ipxe.efi", &o, &r);
         g_assert_cmpint(r.oack.blksize, ==, 65464);
         g_assert_cmpint(r.oack.tsize, ==, -1);
@@ -434,7 +433,7 @@ static void test_blksize(Fixture *f, gconstpointer data) {
         pump_until_idle(f, 1000);
 
         /* Invalid values are ignored: no OACK at all, 512-byte blocks. */
-        o = (FetchOpts) { .blksize = "4", .windowsize = "0", .timeout = "999" };
+        o = (FetchOpts){.blksize = "4", .windowsize = "0", .timeout = "999"};
         fetch(f, f->client, "ipxe.efi", &o, &r);
         g_assert_false(r.got_oack);
         g_assert_cmpuint(r.packets, ==, 100000 / 512 + 1);
@@ -443,7 +442,7 @@ static void test_blksize(Fixture *f, gconstpointer data) {
         pump_until_idle(f, 1000);
 
         /* timeout is echoed as is. */
-        o = (FetchOpts) { .timeout = "3", .windowsize = "1000" };
+        o = (FetchOpts){.timeout = "3", .windowsize = "1000"};
         fetch(f, f->client, "ipxe.efi", &o, &r);
         g_assert_cmpint(r.oack.timeout_s, ==, 3);
         g_assert_cmpint(r.oack.windowsize, ==, 64); /* default cap */
@@ -454,11 +453,11 @@ static void test_blksize(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(tftp_server_get_stats(f->server)->completed, ==, 4);
 }
 
-static const TftpServerConfig cfg_small = { .max_blksize = 1024, .max_windowsize = 8 };
+static const TftpServerConfig cfg_small = {.max_blksize = 1024, .max_windowsize = 8};
 
 static void test_config_caps(Fixture *f, gconstpointer data) {
         g_autoptr(GBytes) b = add_file(f, "f", 50000);
-        FetchOpts o = { .blksize = "1468", .windowsize = "16" };
+        FetchOpts o = {.blksize = "1468", .windowsize = "16"};
         FetchResult r;
 
         fetch(f, f->client, "f", &o, &r);
@@ -468,11 +467,11 @@ static void test_config_caps(Fixture *f, gconstpointer data) {
         fetch_result_clear(&r);
 }
 
-static const TftpServerConfig cfg_fast = { .timeout_ms = 200, .max_retries = 3 };
+static const TftpServerConfig cfg_fast = {.timeout_ms = 200, .max_retries = 3};
 
 static void test_window_loss(Fixture *f, gconstpointer data) {
         g_autoptr(GBytes) b = add_file(f, "initrd", 40 * 512 + 100);
-        FetchOpts o = { .windowsize = "4", .withhold_ack = 8 };
+        FetchOpts o = {.windowsize = "4", .withhold_ack = 8};
         FetchResult r;
 
         /* Lost ACK at the end of the second window: the server must retransmit. */
@@ -487,20 +486,20 @@ static void test_window_loss(Fixture *f, gconstpointer data) {
 
         /* A block lost in the middle of a window: the client ACKs the block before it when the
          * next arrives, and the server resumes from there (partial window). */
-        o = (FetchOpts) { .windowsize = "4", .blksize = "512", .drop_block = 14 };
+        o = (FetchOpts){.windowsize = "4", .blksize = "512", .drop_block = 14};
         fetch(f, f->client, "initrd", &o, &r);
         g_assert_cmpint(r.error_code, ==, -1);
         assert_same(&r, b);
         fetch_result_clear(&r);
 
         /* Lost last block. */
-        o = (FetchOpts) { .windowsize = "4", .drop_block = 41 };
+        o = (FetchOpts){.windowsize = "4", .drop_block = 41};
         fetch(f, f->client, "initrd", &o, &r);
         assert_same(&r, b);
         fetch_result_clear(&r);
 
         /* Lost first block and lost ACK at the very end. */
-        o = (FetchOpts) { .windowsize = "4", .drop_block = 1, .withhold_ack = 41 };
+        o = (FetchOpts){.windowsize = "4", .drop_block = 1, .withhold_ack = 41};
         fetch(f, f->client, "initrd", &o, &r);
         assert_same(&r, b);
         fetch_result_clear(&r);
@@ -512,7 +511,7 @@ static void test_window_loss(Fixture *f, gconstpointer data) {
 
 static void test_lockstep_loss(Fixture *f, gconstpointer data) {
         g_autoptr(GBytes) b = add_file(f, "f", 10 * 512);
-        FetchOpts o = { .withhold_ack = 3, .drop_block = 6 };
+        FetchOpts o = {.withhold_ack = 3, .drop_block = 6};
         FetchResult r;
 
         fetch(f, f->client, "f", &o, &r);
@@ -529,7 +528,7 @@ static void test_tsize_probe_abort(Fixture *f, gconstpointer data) {
         uint8_t buf[1024];
         struct sockaddr_in from;
         TftpRequest oack;
-        FetchOpts o = { .tsize = "0", .blksize = "1468" };
+        FetchOpts o = {.tsize = "0", .blksize = "1468"};
         FetchResult r;
         ssize_t n;
 
@@ -563,7 +562,7 @@ static void test_tsize_probe_abort(Fixture *f, gconstpointer data) {
 }
 
 static void test_refusals(Fixture *f, gconstpointer data) {
-        uint8_t junk[8] = { 0, TFTP_OP_DATA, 0, 1, 'x' };
+        uint8_t junk[8] = {0, TFTP_OP_DATA, 0, 1, 'x'};
         const TftpServerStats *st = tftp_server_get_stats(f->server);
         gint64 t0;
 
@@ -593,9 +592,9 @@ static void test_refusals(Fixture *f, gconstpointer data) {
 
         /* Garbage: dropped quietly, or error 4 for a stray opcode. */
         send_to_port(f->client, f->port, junk, 1);
-        send_to_port(f->client, f->port, "\0\1\0\0", 4);              /* empty name */
-        send_to_port(f->client, f->port, "\0\1abc", 5);               /* no NUL */
-        send_to_port(f->client, f->port, "\0\5\0\0oops", 9);          /* ERROR: never answered */
+        send_to_port(f->client, f->port, "\0\1\0\0", 4);     /* empty name */
+        send_to_port(f->client, f->port, "\0\1abc", 5);      /* no NUL */
+        send_to_port(f->client, f->port, "\0\5\0\0oops", 9); /* ERROR: never answered */
         expect_nothing(f, f->client, 50);
         send_to_port(f->client, f->port, junk, 5);
         expect_error(f, f->client, TFTP_ERR_ILLEGAL_OP);
@@ -657,7 +656,7 @@ static void test_duplicate_rrq(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(tftp_server_get_stats(f->server)->requests, ==, 3);
 }
 
-static const TftpServerConfig cfg_timeout = { .timeout_ms = 50, .max_retries = 2 };
+static const TftpServerConfig cfg_timeout = {.timeout_ms = 50, .max_retries = 2};
 
 static void test_timeout(Fixture *f, gconstpointer data) {
         uint8_t buf[1024];
@@ -700,7 +699,7 @@ static void test_timeout(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(tftp_server_get_stats(f->server)->failed, ==, 2);
 }
 
-static const TftpServerConfig cfg_two = { .max_transfers = 2 };
+static const TftpServerConfig cfg_two = {.max_transfers = 2};
 
 static void test_max_transfers(Fixture *f, gconstpointer data) {
         _cleanup_close_ int c2 = open_client_socket(), c3 = open_client_socket();
@@ -728,7 +727,7 @@ static void test_max_transfers(Fixture *f, gconstpointer data) {
 static void test_rollover(Fixture *f, gconstpointer data) {
         /* 70000 blocks of 8 bytes plus a partial one: block numbers wrap 65535 -> 0. */
         g_autoptr(GBytes) b = add_file(f, "big", 70000 * 8 + 3);
-        FetchOpts o = { .blksize = "8", .windowsize = "16" };
+        FetchOpts o = {.blksize = "8", .windowsize = "16"};
         FetchResult r;
 
         fetch(f, f->client, "big", &o, &r);
@@ -741,7 +740,7 @@ static void test_rollover(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(tftp_server_get_stats(f->server)->bytes_sent, ==, 70000 * 8 + 3);
 
         /* Lockstep across the wrap too, with a loss right at it. */
-        o = (FetchOpts) { .blksize = "8", .withhold_ack = 65536 };
+        o = (FetchOpts){.blksize = "8", .withhold_ack = 65536};
         fetch(f, f->client, "big", &o, &r);
         g_assert_true(r.saw_block0);
         g_assert_cmpuint(r.duplicates, >=, 1);
