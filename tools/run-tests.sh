@@ -35,9 +35,10 @@ if [[ ${PX_TESTS_SKIP_MAIN:-0} != 1 ]]; then
 fi
 
 # --- sanitizer pass: ASan + UBSan + LeakSanitizer ---
-# Not here: systemd-nspawn (installs the binary into a container that has no libasan) and e2e
-# (7 minutes of QEMU; the http, api and api-dhcp integration tests already cover a static and an
-# API-mode boot end to end on the daemon side). Sanitizer output goes to files (log_path) rather
+# Not here: systemd-nspawn (installs the binary into a container that has no libasan) and most
+# of e2e (minutes of QEMU). Two real firmware boots do run against the sanitized daemon: a static
+# boot and an API-mode boot (e2e-bios-ipxe, e2e-bios-api), so a full boot of each kind is checked
+# for leaks and memory errors. Sanitizer output goes to files (log_path) rather
 # than stderr so that a report from a daemon a test script started in the background, whose
 # stderr nobody reads and whose exit status a test may not check, still fails the pass.
 if [[ ${PX_TESTS_SKIP_ASAN:-0} != 1 ]]; then
@@ -53,6 +54,7 @@ if [[ ${PX_TESTS_SKIP_ASAN:-0} != 1 ]]; then
 			echo "run-tests: cannot list the tests of $ASAN_BUILD" >&2
 			exit 1
 		fi
+		asan_tests+=(e2e-bios-ipxe e2e-bios-api)
 		rm -rf "$san_dir"
 		mkdir -p "$san_dir"
 		lsan_opts=
