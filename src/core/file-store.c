@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "px-build-config.h"
+#include "px-macro.h"
 #include <stdio.h>
 #include <sys/stat.h>
 
@@ -53,19 +54,13 @@ static GBytes *map_file(const char *path, GError **error) {
         return g_mapped_file_get_bytes(mapped);
 }
 
-static const char *cache_directory(void) {
-        const char *d = g_getenv("CACHE_DIRECTORY"); /* set by systemd's CacheDirectory= */
+/* Where downloads go: our entry of $CACHE_DIRECTORY (systemd's CacheDirectory=), else the temp dir. */
+static char *cache_directory(void) {
+        char *d = NULL;
 
-        if (d && *d) {
-                /* may be a colon-separated list; the first entry is ours */
-                static char first[4096];
-                g_strlcpy(first, d, sizeof(first));
-                char *colon = strchr(first, ':');
-                if (colon)
-                        *colon = '\0';
-                return first;
-        }
-        return g_get_tmp_dir();
+        if (px_first_directory(g_getenv("CACHE_DIRECTORY"), &d) < 0)
+                return g_strdup(g_get_tmp_dir());
+        return d;
 }
 
 /* Downloads into an unlinked file in the cache directory and maps it. */
@@ -73,6 +68,7 @@ static GBytes *fetch_url(PxFileStore *s, const char *url, GError **error) {
         g_autoptr(SoupMessage) msg = NULL;
         g_autoptr(GInputStream) in = NULL;
         g_autoptr(GOutputStream) out = NULL;
+        g_autofree char *dir = NULL;
         g_autofree char *path = NULL;
         g_autoptr(GFile) file = NULL;
         gssize copied;
@@ -100,7 +96,8 @@ static GBytes *fetch_url(PxFileStore *s, const char *url, GError **error) {
         }
         expected = soup_message_headers_get_content_length(soup_message_get_response_headers(msg));
 
-        path = g_build_filename(cache_directory(), "pixiecore-download-XXXXXX", NULL);
+        dir = cache_directory();
+        path = g_build_filename(dir, "pixiecore-download-XXXXXX", NULL);
         fd = g_mkstemp(path);
         if (fd < 0) {
                 g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: cannot create %s: %s", url, path,

@@ -278,14 +278,13 @@ gboolean px_manager_start(PxManager *m, GError **error) {
         m->upstream = soup_session_new_with_options("timeout", 30, "idle-timeout", 60, "user-agent",
                                                     "pixiecore/" PACKAGE_VERSION, "max-conns", 1024,
                                                     "max-conns-per-host", 512, NULL);
-        const char *cache = c->cache_dir ? c->cache_dir : g_getenv("CACHE_DIRECTORY");
-        if (cache && *cache) {
-                g_auto(GStrv) dirs = g_strsplit(cache, ":", 2);
-                if (g_mkdir_with_parents(dirs[0], 0700) < 0)
-                        px_log_warning(NULL, "init", "cache directory %s: %s; not caching upstream files", dirs[0],
+        g_autofree char *cache_dir = NULL;
+        if (px_first_directory(c->cache_dir ? c->cache_dir : g_getenv("CACHE_DIRECTORY"), &cache_dir) >= 0) {
+                if (g_mkdir_with_parents(cache_dir, 0700) < 0)
+                        px_log_warning(NULL, "init", "cache directory %s: %s; not caching upstream files", cache_dir,
                                        g_strerror(errno));
                 else
-                        m->cache_dir = g_strdup(dirs[0]);
+                        m->cache_dir = g_steal_pointer(&cache_dir);
         }
         m->policy = px_layered_policy_new(c, m->targets, c->api_url ? px_api_policy_new(c, m->file_ids) : NULL,
                                           m->file_ids);

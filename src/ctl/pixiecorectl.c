@@ -111,13 +111,19 @@ static char *format_bytes(uint64_t b) {
         return g_string_free(s, FALSE);
 }
 
-/* "12%" or "-" when the total is unknown */
-static char *format_percent(uint64_t sent, uint64_t total) {
+/* "12% (1.0 MB/8.4 MB)", or without the parentheses; NULL when the total is unknown */
+static char *format_progress(uint64_t sent, uint64_t total, bool parens) {
+        g_autofree char *s_sent = NULL, *s_total = NULL;
+        unsigned pct;
+
         if (total == 0)
-                return g_strdup("-");
-        if (sent >= total)
-                return g_strdup("100%");
-        return g_strdup_printf("%u%%", (unsigned) (sent * 100 / total));
+                return NULL;
+        s_sent = format_bytes(sent);
+        s_total = format_bytes(total);
+        pct = sent >= total ? 100 : (unsigned) (sent * 100 / total);
+        if (parens)
+                return g_strdup_printf("%u%% (%s/%s)", pct, s_sent, s_total);
+        return g_strdup_printf("%u%% %s/%s", pct, s_sent, s_total);
 }
 
 /* A local path is made absolute (the daemon's working directory is "/"); URLs stay as they are. */
@@ -130,6 +136,24 @@ static char *absolute_target_path(const char *p) {
 /* ---- D-Bus values -> GVariant (so that the rest is plain GLib) ---- */
 
 static int read_value(sd_bus_message *m, GVariant **ret);
+
+/* Adds the values up to the end of the current container (complete: of the whole message) to b. */
+static int read_values(sd_bus_message *m, bool complete, GVariantBuilder *b) {
+        for (;;) {
+                GVariant *child = NULL;
+                int r;
+
+                r = sd_bus_message_at_end(m, complete);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return 0;
+                r = read_value(m, &child);
+                if (r < 0)
+                        return r;
+                g_variant_builder_add_value(b, child);
+        }
+}
 
 static int read_container(sd_bus_message *m, char type, const char *contents, GVariant **ret) {
         g_autofree char *type_string = NULL;
@@ -155,27 +179,67 @@ static int read_container(sd_bus_message *m, char type, const char *contents, GV
         if (r < 0)
                 return r;
         g_variant_builder_init(&b, G_VARIANT_TYPE(type_string));
-        for (;;) {
-                GVariant *child = NULL;
-
-                r = sd_bus_message_at_end(m, false);
-                if (r < 0)
-                        goto fail;
-                if (r > 0)
-                        break;
-                r = read_value(m, &child);
-                if (r < 0)
-                        goto fail;
-                g_variant_builder_add_value(&b, child);
+        r = read_values(m, false, &b);
+        if (r >= 0)
+                r = sd_bus_message_exit_container(m);
+        if (r < 0) {
+                g_variant_builder_clear(&b);
+                return r;
         }
-        r = sd_bus_message_exit_container(m);
-        if (r < 0)
-                goto fail;
         *ret = g_variant_builder_end(&b);
         return 0;
-fail:
-        g_variant_builder_clear(&b);
-        return r;
+}
+
+/* A fixed-size basic value: sd-bus stores it at the start of the union, in the type's size. */
+static int read_fixed(sd_bus_message *m, char type, GVariant **ret) {
+        union {
+                uint8_t y;
+                int b;
+                int16_t n;
+                uint16_t q;
+                int32_t i;
+                uint32_t u;
+                int64_t x;
+                uint64_t t;
+                double d;
+        } v = {};
+        int r;
+
+        r = sd_bus_message_read_basic(m, type, &v);
+        if (r < 0)
+                return r;
+        switch (type) {
+        case 'y':
+                *ret = g_variant_new_byte(v.y);
+                break;
+        case 'b':
+                *ret = g_variant_new_boolean(v.b);
+                break;
+        case 'n':
+                *ret = g_variant_new_int16(v.n);
+                break;
+        case 'q':
+                *ret = g_variant_new_uint16(v.q);
+                break;
+        case 'i':
+                *ret = g_variant_new_int32(v.i);
+                break;
+        case 'u':
+                *ret = g_variant_new_uint32(v.u);
+                break;
+        case 'x':
+                *ret = g_variant_new_int64(v.x);
+                break;
+        case 't':
+                *ret = g_variant_new_uint64(v.t);
+                break;
+        case 'd':
+                *ret = g_variant_new_double(v.d);
+                break;
+        default:
+                return -EINVAL;
+        }
+        return 0;
 }
 
 static int read_value(sd_bus_message *m, GVariant **ret) {
@@ -190,51 +254,16 @@ static int read_value(sd_bus_message *m, GVariant **ret) {
                 return -ENXIO;
 
         switch (type) {
-        case 'y': {
-                uint8_t v;
-                r = sd_bus_message_read_basic(m, type, &v);
-                if (r >= 0)
-                        *ret = g_variant_new_byte(v);
-                return r < 0 ? r : 0;
-        }
-        case 'b': {
-                int v;
-                r = sd_bus_message_read_basic(m, type, &v);
-                if (r >= 0)
-                        *ret = g_variant_new_boolean(v);
-                return r < 0 ? r : 0;
-        }
+        case 'y':
+        case 'b':
         case 'n':
-        case 'q': {
-                uint16_t v;
-                r = sd_bus_message_read_basic(m, type, &v);
-                if (r >= 0)
-                        *ret = type == 'n' ? g_variant_new_int16((int16_t) v) : g_variant_new_uint16(v);
-                return r < 0 ? r : 0;
-        }
+        case 'q':
         case 'i':
-        case 'u': {
-                uint32_t v;
-                r = sd_bus_message_read_basic(m, type, &v);
-                if (r >= 0)
-                        *ret = type == 'i' ? g_variant_new_int32((int32_t) v) : g_variant_new_uint32(v);
-                return r < 0 ? r : 0;
-        }
+        case 'u':
         case 'x':
-        case 't': {
-                uint64_t v;
-                r = sd_bus_message_read_basic(m, type, &v);
-                if (r >= 0)
-                        *ret = type == 'x' ? g_variant_new_int64((int64_t) v) : g_variant_new_uint64(v);
-                return r < 0 ? r : 0;
-        }
-        case 'd': {
-                double v;
-                r = sd_bus_message_read_basic(m, type, &v);
-                if (r >= 0)
-                        *ret = g_variant_new_double(v);
-                return r < 0 ? r : 0;
-        }
+        case 't':
+        case 'd':
+                return read_fixed(m, type, ret);
         case 's':
         case 'o':
         case 'g': {
@@ -281,24 +310,13 @@ static int read_body(sd_bus_message *m, GVariant **ret) {
         int r;
 
         g_variant_builder_init(&b, G_VARIANT_TYPE_TUPLE);
-        for (;;) {
-                GVariant *child = NULL;
-
-                r = sd_bus_message_at_end(m, true);
-                if (r < 0)
-                        goto fail;
-                if (r > 0)
-                        break;
-                r = read_value(m, &child);
-                if (r < 0)
-                        goto fail;
-                g_variant_builder_add_value(&b, child);
+        r = read_values(m, true, &b);
+        if (r < 0) {
+                g_variant_builder_clear(&b);
+                return r;
         }
         *ret = g_variant_ref_sink(g_variant_builder_end(&b));
         return 0;
-fail:
-        g_variant_builder_clear(&b);
-        return r;
 }
 
 /* ---- talking to the daemon ---- */
@@ -353,45 +371,57 @@ static int bus_connect(sd_bus **ret) {
         return EXIT_OK;
 }
 
-/* GetAll of an interface, as a{sv}. Returns an exit status. */
-static int get_all(sd_bus *bus, const char *path, const char *iface, GVariant **ret) {
+/* Calls member of iface on pixiecore's object and reads the reply body, a tuple of reply_type.
+ * Returns an exit status; what names the call in "Failed to ...". */
+static int call_method(sd_bus *bus, const char *iface, const char *member, const char *what, const char *reply_type,
+                       GVariant **ret, const char *types, ...) {
         g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
         g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) body = NULL;
+        va_list ap;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, path, PROPERTIES_IFACE, "GetAll", &error, &reply, "s", iface);
+        va_start(ap, types);
+        r = sd_bus_call_methodv(bus, BUS_NAME, BUS_PATH, iface, member, &error, &reply, types, ap);
+        va_end(ap);
         if (r < 0)
-                return call_failed(bus, &error, r, "get the properties of pixiecore");
+                return call_failed(bus, &error, r, what);
         r = read_body(reply, &body);
+        if (r >= 0 && !g_variant_is_of_type(body, G_VARIANT_TYPE(reply_type)))
+                r = -EBADMSG;
         if (r < 0) {
-                fprintf(stderr, "Failed to parse the properties: %s\n", g_strerror(-r));
+                fprintf(stderr, "Failed to parse the reply of %s: %s\n", member, g_strerror(-r));
                 return EXIT_FAIL;
         }
-        *ret = g_variant_get_child_value(body, 0);
+        *ret = g_steal_pointer(&body);
         return EXIT_OK;
+}
+
+/* The Manager's properties, as a{sv}. Returns an exit status. */
+static int get_manager_properties(sd_bus *bus, GVariant **ret) {
+        g_autoptr(GVariant) body = NULL;
+        int r;
+
+        r = call_method(bus, PROPERTIES_IFACE, "GetAll", "get the properties of pixiecore", "(a{sv})", &body, "s",
+                        MANAGER_IFACE);
+        if (r == EXIT_OK)
+                *ret = g_variant_get_child_value(body, 0);
+        return r;
 }
 
 /* GetManagedObjects: a{oa{sa{sv}}} */
 static int get_managed_objects(sd_bus *bus, GVariant **ret) {
-        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
-        g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) body = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, OBJECT_MANAGER_IFACE, "GetManagedObjects", &error, &reply,
-                               NULL);
-        if (r < 0)
-                return call_failed(bus, &error, r, "list the boot sessions");
-        r = read_body(reply, &body);
-        if (r < 0) {
-                fprintf(stderr, "Failed to parse the sessions: %s\n", g_strerror(-r));
-                return EXIT_FAIL;
-        }
-        *ret = g_variant_get_child_value(body, 0);
-        return EXIT_OK;
+        r = call_method(bus, OBJECT_MANAGER_IFACE, "GetManagedObjects", "list the boot sessions", "(a{oa{sa{sv}}})",
+                        &body, NULL);
+        if (r == EXIT_OK)
+                *ret = g_variant_get_child_value(body, 0);
+        return r;
 }
 
+/* Property values out of an a{sv}; "" and 0 when missing (or of another type). */
 static const char *dict_str(GVariant *dict, const char *key) {
         const char *v = NULL;
 
@@ -414,24 +444,9 @@ static uint64_t dict_u64(GVariant *dict, const char *key) {
         return 0;
 }
 
-static const char *wdict_str(GVariantDict *d, const char *key) {
-        const char *v = NULL;
-
-        if (!d || !g_variant_dict_lookup(d, key, "&s", &v))
-                return "";
-        return v;
-}
-
-static uint64_t wdict_u64(GVariantDict *d, const char *key) {
-        g_autoptr(GVariant) v = d ? g_variant_dict_lookup_value(d, key, NULL) : NULL;
-
-        if (!v)
-                return 0;
-        if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT64))
-                return g_variant_get_uint64(v);
-        if (g_variant_is_of_type(v, G_VARIANT_TYPE_UINT32))
-                return g_variant_get_uint32(v);
-        return 0;
+/* "-" for an empty value, in tables and fields */
+static char *strdup_or_dash(const char *s) {
+        return g_strdup(s && *s ? s : "-");
 }
 
 /* ---- polkit agent for interactive authorization (as systemd's tools do) ---- */
@@ -485,8 +500,10 @@ static void polkit_agent_close(void) {
 
 /* ---- output ---- */
 
-static void json_print(JsonNode *root) {
+/* Prints what b built, short or pretty as --json asked. */
+static void json_print(JsonBuilder *b) {
         g_autoptr(JsonGenerator) gen = json_generator_new();
+        g_autoptr(JsonNode) root = json_builder_get_root(b);
         g_autofree char *text = NULL;
 
         json_generator_set_pretty(gen, arg_json == JSON_PRETTY);
@@ -495,12 +512,29 @@ static void json_print(JsonNode *root) {
         printf("%s\n", text);
 }
 
+static void json_add_string(JsonBuilder *b, const char *member, const char *value) {
+        json_builder_set_member_name(b, member);
+        json_builder_add_string_value(b, value);
+}
+
+static void json_add_int(JsonBuilder *b, const char *member, gint64 value) {
+        json_builder_set_member_name(b, member);
+        json_builder_add_int_value(b, value);
+}
+
 static void json_add_strv(JsonBuilder *b, const char *member, const char *const *strv) {
         json_builder_set_member_name(b, member);
         json_builder_begin_array(b);
         for (; strv && *strv; strv++)
                 json_builder_add_string_value(b, *strv);
         json_builder_end_array(b);
+}
+
+/* The members "kernel", "initrds" and "cmdline" of a target */
+static void json_add_target(JsonBuilder *b, const char *kernel, const char *const *initrds, const char *cmdline) {
+        json_add_string(b, "kernel", kernel);
+        json_add_strv(b, "initrds", initrds);
+        json_add_string(b, "cmdline", cmdline);
 }
 
 /* A table with aligned columns; the header is printed unless --no-legend. */
@@ -568,6 +602,17 @@ static void table_print(Table *t, GString *out) {
         }
 }
 
+/* Prints the table to stdout, then (unless --no-legend) "\nN <noun>s listed." */
+static void table_print_listed(Table *t, const char *noun) {
+        g_autoptr(GString) out = g_string_new(NULL);
+        guint n = t->rows->len - 1;
+
+        table_print(t, out);
+        fputs(out->str, stdout);
+        if (arg_legend)
+                printf("\n%u %s%s listed.\n", n, noun, n == 1 ? "" : "s");
+}
+
 /* ---- status ---- */
 
 /* "       Name: value"; an empty name continues the previous field */
@@ -578,14 +623,36 @@ static void print_field(const char *name, const char *value) {
                 printf("%*s%s: %s\n", (int) (17 - MIN(strlen(name), 17)), "", name, value && *value ? value : "-");
 }
 
+/* A target's kernel, initrds (one a line) and command line (when there is one) as fields, under
+ * labels[0], labels[1] and labels[2] */
+static void print_target(const char *const labels[3], const char *kernel, const char *const *initrds,
+                         const char *cmdline) {
+        print_field(labels[0], kernel);
+        for (const char *const *i = initrds; i && *i; i++)
+                print_field(i == initrds ? labels[1] : "", *i);
+        if (*cmdline)
+                print_field(labels[2], cmdline);
+}
+
+/* The Manager's counters: property and field name */
+static const struct {
+        const char *property;
+        const char *label;
+} counters[] = {
+        {"MachineTargets", "Machine targets"},
+        {"Sessions", "Sessions"},
+        {"CompletedBoots", "Completed boots"},
+};
+
 static int cmd_status(sd_bus *bus, char **args) {
+        static const char *const strings[] = {"Version", "Mode", "ApiURL", "Bootloader"};
         g_autoptr(GVariant) props = NULL;
         g_autoptr(GVariant) def = NULL;
         const char *kernel = "", *cmdline = "";
         g_autofree const char **initrds = NULL;
         int r;
 
-        r = get_all(bus, BUS_PATH, MANAGER_IFACE, &props);
+        r = get_manager_properties(bus, &props);
         if (r != EXIT_OK)
                 return r;
         def = g_variant_lookup_value(props, "DefaultTarget", G_VARIANT_TYPE("(sass)"));
@@ -594,60 +661,38 @@ static int cmd_status(sd_bus *bus, char **args) {
 
         if (arg_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
-                g_autoptr(JsonNode) root = NULL;
 
                 json_builder_begin_object(b);
-                json_builder_set_member_name(b, "Version");
-                json_builder_add_string_value(b, dict_str(props, "Version"));
-                json_builder_set_member_name(b, "Mode");
-                json_builder_add_string_value(b, dict_str(props, "Mode"));
-                json_builder_set_member_name(b, "ApiURL");
-                json_builder_add_string_value(b, dict_str(props, "ApiURL"));
-                json_builder_set_member_name(b, "Bootloader");
-                json_builder_add_string_value(b, dict_str(props, "Bootloader"));
+                for (size_t i = 0; i < G_N_ELEMENTS(strings); i++)
+                        json_add_string(b, strings[i], dict_str(props, strings[i]));
                 json_builder_set_member_name(b, "DefaultTarget");
                 if (*kernel) {
                         json_builder_begin_object(b);
-                        json_builder_set_member_name(b, "kernel");
-                        json_builder_add_string_value(b, kernel);
-                        json_add_strv(b, "initrds", initrds);
-                        json_builder_set_member_name(b, "cmdline");
-                        json_builder_add_string_value(b, cmdline);
+                        json_add_target(b, kernel, initrds, cmdline);
                         json_builder_end_object(b);
                 } else
                         json_builder_add_null_value(b);
-                json_builder_set_member_name(b, "MachineTargets");
-                json_builder_add_int_value(b, (gint64) dict_u64(props, "MachineTargets"));
-                json_builder_set_member_name(b, "Sessions");
-                json_builder_add_int_value(b, (gint64) dict_u64(props, "Sessions"));
-                json_builder_set_member_name(b, "CompletedBoots");
-                json_builder_add_int_value(b, (gint64) dict_u64(props, "CompletedBoots"));
+                for (size_t i = 0; i < G_N_ELEMENTS(counters); i++)
+                        json_add_int(b, counters[i].property, (gint64) dict_u64(props, counters[i].property));
                 json_builder_end_object(b);
-                root = json_builder_get_root(b);
-                json_print(root);
+                json_print(b);
                 return EXIT_OK;
         }
-
-        g_autofree char *machine_targets = g_strdup_printf("%" G_GUINT64_FORMAT, dict_u64(props, "MachineTargets"));
-        g_autofree char *sessions = g_strdup_printf("%" G_GUINT64_FORMAT, dict_u64(props, "Sessions"));
-        g_autofree char *boots = g_strdup_printf("%" G_GUINT64_FORMAT, dict_u64(props, "CompletedBoots"));
 
         print_field("Version", dict_str(props, "Version"));
         print_field("Mode", dict_str(props, "Mode"));
         if (g_str_equal(dict_str(props, "Mode"), "api") || *dict_str(props, "ApiURL"))
                 print_field("API URL", dict_str(props, "ApiURL"));
         print_field("Bootloader", dict_str(props, "Bootloader"));
-        if (*kernel) {
-                print_field("Default kernel", kernel);
-                for (const char **i = initrds; i && *i; i++)
-                        print_field(i == initrds ? "Default initrds" : "", *i);
-                if (*cmdline)
-                        print_field("Default cmdline", cmdline);
-        } else
+        if (*kernel)
+                print_target((const char *const[]){"Default kernel", "Default initrds", "Default cmdline"}, kernel,
+                             initrds, cmdline);
+        else
                 print_field("Default target", "none");
-        print_field("Machine targets", machine_targets);
-        print_field("Sessions", sessions);
-        print_field("Completed boots", boots);
+        for (size_t i = 0; i < G_N_ELEMENTS(counters); i++) {
+                g_autofree char *n = g_strdup_printf("%" G_GUINT64_FORMAT, dict_u64(props, counters[i].property));
+                print_field(counters[i].label, n);
+        }
         return EXIT_OK;
 }
 
@@ -726,7 +771,6 @@ static int cmd_sessions(sd_bus *bus, char **args) {
 
         if (arg_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
-                g_autoptr(JsonNode) root = NULL;
 
                 json_builder_begin_array(b);
                 for (guint i = 0; i < rows->len; i++) {
@@ -734,45 +778,36 @@ static int cmd_sessions(sd_bus *bus, char **args) {
                         json_add_session(b, row->path, row->props);
                 }
                 json_builder_end_array(b);
-                root = json_builder_get_root(b);
-                json_print(root);
+                json_print(b);
                 return EXIT_OK;
         }
 
         g_autoptr(Table) t =
                 table_new((const char *[]){"MAC", "FIRMWARE", "ADDRESS", "STATE", "FILE", "PROGRESS", NULL});
-        g_autoptr(GString) out = g_string_new(NULL);
         for (guint i = 0; i < rows->len; i++) {
                 GVariant *p = g_array_index(rows, SessionRow, i).props;
                 const char *state = dict_str(p, "State");
-                uint64_t sent = dict_u64(p, "BytesSent"), total = dict_u64(p, "BytesTotal");
-                g_autofree char *pct = format_percent(sent, total);
-                g_autofree char *s_sent = format_bytes(sent);
-                g_autofree char *s_total = format_bytes(total);
                 char *state_text =
                         (g_str_equal(state, "failed") || g_str_equal(state, "ignored")) && *dict_str(p, "Error")
                                 ? g_strdup_printf("%s (%s)", state, dict_str(p, "Error"))
                                 : g_strdup(state);
 
                 table_add(t, g_strdup(dict_str(p, "MACAddress")), g_strdup(dict_str(p, "Firmware")),
-                          g_strdup(*dict_str(p, "ClientAddress") ? dict_str(p, "ClientAddress") : "-"), state_text,
-                          g_strdup(*dict_str(p, "CurrentFile") ? dict_str(p, "CurrentFile") : "-"),
-                          total ? g_strdup_printf("%s (%s/%s)", pct, s_sent, s_total) : g_strdup("-"));
+                          strdup_or_dash(dict_str(p, "ClientAddress")), state_text,
+                          strdup_or_dash(dict_str(p, "CurrentFile")),
+                          format_progress(dict_u64(p, "BytesSent"), dict_u64(p, "BytesTotal"), true) ?: g_strdup("-"));
         }
-        table_print(t, out);
-        fputs(out->str, stdout);
-        if (arg_legend)
-                printf("\n%u session%s listed.\n", rows->len, rows->len == 1 ? "" : "s");
+        table_print_listed(t, "session");
         return EXIT_OK;
 }
 
 /* ---- targets ---- */
 
 static int cmd_targets(sd_bus *bus, char **args) {
-        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
-        g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) body = NULL;
         g_autoptr(GVariant) list = NULL;
+        g_autoptr(JsonBuilder) b = NULL;
+        g_autoptr(Table) t = NULL;
         GVariantIter it;
         const char *mac, *kind, *kernel, *cmdline;
         const char **initrds;
@@ -780,117 +815,75 @@ static int cmd_targets(sd_bus *bus, char **args) {
         guint64 set_usec;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, MANAGER_IFACE, "ListMachineTargets", &error, &reply, NULL);
-        if (r < 0)
-                return call_failed(bus, &error, r, "list the machine targets");
-        r = read_body(reply, &body);
-        if (r < 0 || !g_variant_is_of_type(body, G_VARIANT_TYPE("(a(sssassbt))"))) {
-                fprintf(stderr, "Failed to parse the machine targets: unexpected reply\n");
-                return EXIT_FAIL;
-        }
+        r = call_method(bus, MANAGER_IFACE, "ListMachineTargets", "list the machine targets", "(a(sssassbt))", &body,
+                        NULL);
+        if (r != EXIT_OK)
+                return r;
         list = g_variant_get_child_value(body, 0);
 
         if (arg_json) {
-                g_autoptr(JsonBuilder) b = json_builder_new();
-                g_autoptr(JsonNode) root = NULL;
-
+                b = json_builder_new();
                 json_builder_begin_array(b);
-                g_variant_iter_init(&it, list);
-                while (g_variant_iter_next(&it, "(&s&s&s^a&s&sbt)", &mac, &kind, &kernel, &initrds, &cmdline, &once,
-                                           &set_usec)) {
-                        json_builder_begin_object(b);
-                        json_builder_set_member_name(b, "mac");
-                        json_builder_add_string_value(b, mac);
-                        json_builder_set_member_name(b, "kind");
-                        json_builder_add_string_value(b, kind);
-                        json_builder_set_member_name(b, "kernel");
-                        json_builder_add_string_value(b, kernel);
-                        json_add_strv(b, "initrds", initrds);
-                        json_builder_set_member_name(b, "cmdline");
-                        json_builder_add_string_value(b, cmdline);
-                        json_builder_set_member_name(b, "once");
-                        json_builder_add_boolean_value(b, once);
-                        json_builder_set_member_name(b, "set_usec");
-                        json_builder_add_int_value(b, (gint64) set_usec);
-                        json_builder_end_object(b);
-                        g_free(initrds);
-                }
-                json_builder_end_array(b);
-                root = json_builder_get_root(b);
-                json_print(root);
-                return EXIT_OK;
-        }
-
-        g_autoptr(Table) t =
-                table_new((const char *[]){"MAC", "KIND", "ONCE", "SET", "KERNEL", "INITRDS", "CMDLINE", NULL});
-        g_autoptr(GString) out = g_string_new(NULL);
+        } else
+                t = table_new((const char *[]){"MAC", "KIND", "ONCE", "SET", "KERNEL", "INITRDS", "CMDLINE", NULL});
         g_variant_iter_init(&it, list);
         while (g_variant_iter_next(&it, "(&s&s&s^a&s&sbt)", &mac, &kind, &kernel, &initrds, &cmdline, &once,
                                    &set_usec)) {
-                g_autofree char *joined = g_strjoinv(",", (char **) initrds);
-                table_add(t, g_strdup(mac), g_strdup(kind), g_strdup(once ? "yes" : "no"), format_realtime(set_usec),
-                          g_strdup(*kernel ? kernel : "-"), g_strdup(*joined ? joined : "-"),
-                          g_strdup(*cmdline ? cmdline : "-"));
+                if (b) {
+                        json_builder_begin_object(b);
+                        json_add_string(b, "mac", mac);
+                        json_add_string(b, "kind", kind);
+                        json_add_target(b, kernel, initrds, cmdline);
+                        json_builder_set_member_name(b, "once");
+                        json_builder_add_boolean_value(b, once);
+                        json_add_int(b, "set_usec", (gint64) set_usec);
+                        json_builder_end_object(b);
+                } else {
+                        g_autofree char *joined = g_strjoinv(",", (char **) initrds);
+                        table_add(t, g_strdup(mac), g_strdup(kind), g_strdup(once ? "yes" : "no"),
+                                  format_realtime(set_usec), strdup_or_dash(kernel), strdup_or_dash(joined),
+                                  strdup_or_dash(cmdline));
+                }
                 g_free(initrds);
         }
-        table_print(t, out);
-        fputs(out->str, stdout);
-        if (arg_legend)
-                printf("\n%u machine target%s listed.\n", t->rows->len - 1, t->rows->len == 2 ? "" : "s");
+        if (b) {
+                json_builder_end_array(b);
+                json_print(b);
+        } else
+                table_print_listed(t, "machine target");
         return EXIT_OK;
 }
 
 /* ---- resolve ---- */
 
 static int cmd_resolve(sd_bus *bus, char **args) {
-        g_auto(sd_bus_error) error = SD_BUS_ERROR_NULL;
-        g_autoptr(sd_bus_message) reply = NULL;
         g_autoptr(GVariant) body = NULL;
         const char *source, *kernel, *cmdline, *reason;
         g_autofree const char **initrds = NULL;
         int r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH, MANAGER_IFACE, "ResolveTarget", &error, &reply, "s", args[0]);
-        if (r < 0)
-                return call_failed(bus, &error, r, "resolve the target");
-        r = read_body(reply, &body);
-        if (r < 0 || !g_variant_is_of_type(body, G_VARIANT_TYPE("(ssasss)"))) {
-                fprintf(stderr, "Failed to parse the resolution: unexpected reply\n");
-                return EXIT_FAIL;
-        }
+        r = call_method(bus, MANAGER_IFACE, "ResolveTarget", "resolve the target", "(ssasss)", &body, "s", args[0]);
+        if (r != EXIT_OK)
+                return r;
         g_variant_get(body, "(&s&s^a&s&s&s)", &source, &kernel, &initrds, &cmdline, &reason);
 
         if (arg_json) {
                 g_autoptr(JsonBuilder) b = json_builder_new();
-                g_autoptr(JsonNode) root = NULL;
 
                 json_builder_begin_object(b);
-                json_builder_set_member_name(b, "mac");
-                json_builder_add_string_value(b, args[0]);
-                json_builder_set_member_name(b, "source");
-                json_builder_add_string_value(b, source);
-                json_builder_set_member_name(b, "kernel");
-                json_builder_add_string_value(b, kernel);
-                json_add_strv(b, "initrds", initrds);
-                json_builder_set_member_name(b, "cmdline");
-                json_builder_add_string_value(b, cmdline);
-                json_builder_set_member_name(b, "reason");
-                json_builder_add_string_value(b, reason);
+                json_add_string(b, "mac", args[0]);
+                json_add_string(b, "source", source);
+                json_add_target(b, kernel, initrds, cmdline);
+                json_add_string(b, "reason", reason);
                 json_builder_end_object(b);
-                root = json_builder_get_root(b);
-                json_print(root);
+                json_print(b);
                 return EXIT_OK;
         }
 
         print_field("Machine", args[0]);
         print_field("Source", source);
-        if (*kernel) {
-                print_field("Kernel", kernel);
-                for (const char **i = initrds; i && *i; i++)
-                        print_field(i == initrds ? "Initrds" : "", *i);
-                if (*cmdline)
-                        print_field("Cmdline", cmdline);
-        }
+        if (*kernel)
+                print_target((const char *const[]){"Kernel", "Initrds", "Cmdline"}, kernel, initrds, cmdline);
         print_field("Reason", reason);
         return EXIT_OK;
 }
@@ -1001,8 +994,8 @@ static int cmd_clear_default(sd_bus *bus, char **args) {
 typedef struct Watch {
         sd_bus *bus;
         sd_event *event;
-        GHashTable *sessions; /* object path -> GVariantDict* of Session properties */
-        GVariantDict *manager;
+        GHashTable *sessions; /* object path -> a{sv} of the Session's properties */
+        GVariant *manager;    /* a{sv} of the Manager's properties, NULL before the first read */
         sd_event_source *redraw;
         bool running;
         bool tty;
@@ -1013,7 +1006,9 @@ static void watch_schedule(Watch *w) {
         (void) sd_event_source_set_enabled(w->redraw, SD_EVENT_ONESHOT);
 }
 
-static void merge_props(GVariantDict *d, GVariant *changed) {
+/* Folds changed (a{sv}) into *props (a{sv}, or NULL for none yet). */
+static void merge_props(GVariant **props, GVariant *changed) {
+        g_autoptr(GVariantDict) d = g_variant_dict_new(*props);
         GVariantIter it;
         const char *key;
         GVariant *value;
@@ -1021,16 +1016,17 @@ static void merge_props(GVariantDict *d, GVariant *changed) {
         g_variant_iter_init(&it, changed);
         while (g_variant_iter_loop(&it, "{&sv}", &key, &value))
                 g_variant_dict_insert_value(d, key, value);
+        g_clear_pointer(props, g_variant_unref);
+        *props = g_variant_ref_sink(g_variant_dict_end(d));
 }
 
-static GVariantDict *watch_session(Watch *w, const char *path) {
-        GVariantDict *d = g_hash_table_lookup(w->sessions, path);
+static void watch_merge_session(Watch *w, const char *path, GVariant *changed) {
+        GVariant *props = g_hash_table_lookup(w->sessions, path);
 
-        if (!d) {
-                d = g_variant_dict_new(NULL);
-                g_hash_table_insert(w->sessions, g_strdup(path), d);
-        }
-        return d;
+        if (props)
+                g_variant_ref(props);
+        merge_props(&props, changed);
+        g_hash_table_insert(w->sessions, g_strdup(path), props);
 }
 
 static void watch_load_objects(Watch *w, GVariant *objects) {
@@ -1041,9 +1037,9 @@ static void watch_load_objects(Watch *w, GVariant *objects) {
         g_hash_table_remove_all(w->sessions);
         g_variant_iter_init(&it, objects);
         while (g_variant_iter_loop(&it, "{&o@a{sa{sv}}}", &path, &ifaces)) {
-                g_autoptr(GVariant) props = g_variant_lookup_value(ifaces, SESSION_IFACE, G_VARIANT_TYPE_VARDICT);
+                GVariant *props = g_variant_lookup_value(ifaces, SESSION_IFACE, G_VARIANT_TYPE_VARDICT);
                 if (props)
-                        merge_props(watch_session(w, path), props);
+                        g_hash_table_insert(w->sessions, g_strdup(path), props);
         }
 }
 
@@ -1067,7 +1063,7 @@ static int watch_draw(sd_event_source *s, void *userdata) {
         g_autoptr(GPtrArray) paths = g_ptr_array_new();
         g_autoptr(GDateTime) now = g_date_time_new_now_local();
         g_autofree char *clock = g_date_time_format(now, "%H:%M:%S");
-        GVariantDict *mgr = w->manager;
+        GVariant *mgr = w->manager;
 
         GHashTableIter it;
         gpointer key;
@@ -1083,26 +1079,21 @@ static int watch_draw(sd_event_source *s, void *userdata) {
         if (w->running) {
                 g_string_append_printf(
                         out, "%spixiecore %s%s (%s, %s): %u session%s, %" G_GUINT64_FORMAT " completed boot%s, %s\n",
-                        ANSI_BOLD, wdict_str(mgr, "Version"), ANSI_NORMAL, wdict_str(mgr, "Mode"),
-                        wdict_str(mgr, "Bootloader"), paths->len, paths->len == 1 ? "" : "s",
-                        wdict_u64(mgr, "CompletedBoots"), wdict_u64(mgr, "CompletedBoots") == 1 ? "" : "s", clock);
+                        ANSI_BOLD, dict_str(mgr, "Version"), ANSI_NORMAL, dict_str(mgr, "Mode"),
+                        dict_str(mgr, "Bootloader"), paths->len, paths->len == 1 ? "" : "s",
+                        dict_u64(mgr, "CompletedBoots"), dict_u64(mgr, "CompletedBoots") == 1 ? "" : "s", clock);
         } else
                 g_string_append_printf(out, "%spixiecore is not running%s (waiting for %s), %s\n", ANSI_RED,
                                        ANSI_NORMAL, BUS_NAME, clock);
 
         g_autoptr(Table) t = table_new((const char *[]){"MAC", "STATE", "FILE", "PROGRESS", "", NULL});
         for (guint i = 0; i < paths->len; i++) {
-                GVariantDict *d = g_hash_table_lookup(w->sessions, paths->pdata[i]);
-                const char *state = wdict_str(d, "State");
-                uint64_t sent = wdict_u64(d, "BytesSent"), total = wdict_u64(d, "BytesTotal");
-                g_autofree char *s_sent = format_bytes(sent);
-                g_autofree char *s_total = format_bytes(total);
-                g_autofree char *pct = format_percent(sent, total);
+                GVariant *d = g_hash_table_lookup(w->sessions, paths->pdata[i]);
 
-                table_add(t, g_strdup(wdict_str(d, "MACAddress")), g_strdup(*state ? state : "-"),
-                          g_strdup(*wdict_str(d, "CurrentFile") ? wdict_str(d, "CurrentFile") : "-"),
-                          progress_bar(sent, total, 24),
-                          total ? g_strdup_printf("%s %s/%s", pct, s_sent, s_total) : g_strdup(""));
+                table_add(t, g_strdup(dict_str(d, "MACAddress")), strdup_or_dash(dict_str(d, "State")),
+                          strdup_or_dash(dict_str(d, "CurrentFile")),
+                          progress_bar(dict_u64(d, "BytesSent"), dict_u64(d, "BytesTotal"), 24),
+                          format_progress(dict_u64(d, "BytesSent"), dict_u64(d, "BytesTotal"), false));
         }
         if (paths->len > 0 || arg_legend)
                 table_print(t, out);
@@ -1119,14 +1110,14 @@ static int watch_refresh(Watch *w) {
         g_autoptr(GVariant) props = NULL;
         int r;
 
-        r = get_all(w->bus, BUS_PATH, MANAGER_IFACE, &props);
+        r = get_manager_properties(w->bus, &props);
         if (r != EXIT_OK)
                 return r;
         r = get_managed_objects(w->bus, &objects);
         if (r != EXIT_OK)
                 return r;
-        g_variant_dict_unref(w->manager);
-        w->manager = g_variant_dict_new(props);
+        g_clear_pointer(&w->manager, g_variant_unref);
+        w->manager = g_steal_pointer(&props);
         watch_load_objects(w, objects);
         w->running = true;
         watch_schedule(w);
@@ -1143,9 +1134,9 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
                 return 0;
         g_variant_get(body, "(&s@a{sv}@as)", &iface, &changed, NULL);
         if (g_str_equal(iface, SESSION_IFACE) && path && g_str_has_prefix(path, BUS_SESSION_PREFIX))
-                merge_props(watch_session(w, path), changed);
+                watch_merge_session(w, path, changed);
         else if (g_str_equal(iface, MANAGER_IFACE) && g_strcmp0(path, BUS_PATH) == 0)
-                merge_props(w->manager, changed);
+                merge_props(&w->manager, changed);
         else
                 return 0;
         watch_schedule(w);
@@ -1165,8 +1156,8 @@ static int on_interfaces_added(sd_bus_message *m, void *userdata, sd_bus_error *
         props = g_variant_lookup_value(ifaces, SESSION_IFACE, G_VARIANT_TYPE_VARDICT);
         if (!props)
                 return 0;
-        g_hash_table_remove(w->sessions, path); /* a fresh session at the same path starts clean */
-        merge_props(watch_session(w, path), props);
+        /* a fresh session at the same path starts clean */
+        g_hash_table_insert(w->sessions, g_strdup(path), g_steal_pointer(&props));
         watch_schedule(w);
         return 0;
 }
@@ -1217,9 +1208,7 @@ static int cmd_watch(sd_bus *bus, char **args) {
         g_autoptr(sd_bus_slot) s1 = NULL, s2 = NULL, s3 = NULL, s4 = NULL;
         Watch w = {
                 .bus = bus,
-                .sessions =
-                        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_dict_unref),
-                .manager = g_variant_dict_new(NULL),
+                .sessions = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_variant_unref),
                 .tty = isatty(STDOUT_FILENO),
         };
         sigset_t mask;
@@ -1289,7 +1278,7 @@ static int cmd_watch(sd_bus *bus, char **args) {
                 putchar('\n');
 finish:
         g_hash_table_unref(w.sessions);
-        g_variant_dict_unref(w.manager);
+        g_clear_pointer(&w.manager, g_variant_unref);
         return ret;
 }
 

@@ -71,5 +71,12 @@ void px_mac_to_string(const uint8_t mac[6], char buf[PX_MAC_STRLEN]);
 void px_mac_to_dashed(const uint8_t mac[6], char buf[PX_MAC_STRLEN]);
 /* The MAC as a number, for hash table keys. */
 uint64_t px_mac_to_u64(const uint8_t mac[6]);
+/* The value of one hex digit (either case), -EINVAL for anything else. */
+int px_unhexchar(char c);
 /* Accepts aa:bb:cc:dd:ee:ff and aa-bb-cc-dd-ee-ff, any case. */
 int px_mac_from_string(const char *s, uint8_t ret_mac[6]);
+
+/* systemd passes $STATE_DIRECTORY, $CACHE_DIRECTORY, ... as colon-separated lists whose first entry
+ * is ours: returns that entry, newly allocated (free()). -ENOENT when list is NULL or its first
+ * entry is empty, -ENOMEM. */
+int px_first_directory(const char *list, char **ret);

@@ -19,14 +19,14 @@ uint64_t px_mac_to_u64(const uint8_t mac[6]) {
         return k;
 }
 
-static int hexval(char c) {
+int px_unhexchar(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
         if (c >= 'a' && c <= 'f')
                 return c - 'a' + 10;
         if (c >= 'A' && c <= 'F')
                 return c - 'A' + 10;
-        return -1;
+        return -EINVAL;
 }
 
 int px_mac_from_string(const char *s, uint8_t ret_mac[6]) {
@@ -36,7 +36,7 @@ int px_mac_from_string(const char *s, uint8_t ret_mac[6]) {
         if (!s || strlen(s) != 17)
                 return -EINVAL;
         for (int i = 0; i < 6; i++) {
-                int hi = hexval(s[i * 3]), lo = hexval(s[i * 3 + 1]);
+                int hi = px_unhexchar(s[i * 3]), lo = px_unhexchar(s[i * 3 + 1]);
                 if (hi < 0 || lo < 0)
                         return -EINVAL;
                 mac[i] = (uint8_t) (hi << 4 | lo);
@@ -50,5 +50,17 @@ int px_mac_from_string(const char *s, uint8_t ret_mac[6]) {
                 }
         }
         memcpy(ret_mac, mac, 6);
+        return 0;
+}
+
+int px_first_directory(const char *list, char **ret) {
+        char *d;
+
+        if (!list || !*list || *list == ':')
+                return -ENOENT;
+        d = strndup(list, strcspn(list, ":"));
+        if (!d)
+                return -ENOMEM;
+        *ret = d;
         return 0;
 }

@@ -24,25 +24,17 @@ Environment: PIXIECORE, PX_SOURCE_ROOT, PXT_SUBNET_X (third octet), PXT_KEEP=1.
 import hashlib
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_ROOT = os.environ.get('PX_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
-PIXIECORE = os.environ.get('PIXIECORE') or os.path.join(SOURCE_ROOT, 'build', 'src', 'pixiecore')
-CLIENT = os.path.join(HERE, 'pxe-client.py')
-FAKE_API = os.path.join(HERE, 'fake-api.py')
-PYTHON = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pxtest  # noqa: E402
+from pxtest import PYTHON, dashed, opt, tap  # noqa: E402
 
-# and no upstream cache unless a test asks for one (CACHE_DIRECTORY would turn it on)
-for _v in ('CACHE_DIRECTORY', 'http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY',
-           'no_proxy', 'NO_PROXY'):
-    os.environ.pop(_v, None)
+pxtest.scrub_environment()
 
 M_OK = '52:54:00:b0:00:01'       # BIOS, accepted
 M_REFUSED = '52:54:00:b0:00:02'  # 404
@@ -55,45 +47,6 @@ M_500 = '52:54:00:b0:00:12'
 M_SLOW2 = '52:54:00:b0:00:13'    # accepted after 3 s
 M_SLOW3 = '52:54:00:b0:00:14'    # accepted after 3 s
 M_FAST2 = '52:54:00:b0:00:15'    # accepted at once
-
-
-def dashed(mac):
-    return mac.replace(':', '-')
-
-
-def out(line):
-    try:
-        print(line, flush=True)
-    except (OSError, ValueError):
-        pass
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = []
-
-    def ok(self, cond, name, detail=None):
-        self.n += 1
-        if cond:
-            out(f'ok {self.n} - {name}')
-        else:
-            self.failed.append(f'{self.n} - {name}')
-            out(f'not ok {self.n} - {name}')
-            if detail is not None:
-                self.diag(detail)
-        return bool(cond)
-
-    def eq(self, got, want, name):
-        return self.ok(got == want, name, f'got {got!r}, want {want!r}')
-
-    @staticmethod
-    def diag(text):
-        for line in str(text).splitlines() or ['']:
-            out(f'# {line}')
-
-
-tap = Tap()
 
 # Runs inside a namespace: one HTTP GET, prints {"status", "body", "elapsed"} as JSON.
 HTTP_GET = r'''
@@ -112,78 +65,9 @@ except Exception as e:
 '''
 
 
-class Lab:
+class Lab(pxtest.Lab):
     def __init__(self):
-        pid = os.getpid()
-        self.x = int(os.environ.get('PXT_SUBNET_X') or pid % 250 + 2)
-        self.srv = f'pxa-{pid}-srv'
-        self.cli = f'pxa-{pid}-cli'
-        self.server_ip = f'10.79.{self.x}.1'
-        self.client_ip = f'10.79.{self.x}.2'
-        self.tmp = tempfile.mkdtemp(prefix='pxt-api-dhcp-')
-        self.namespaces = []
-        self.daemon = None
-        self.daemon_log = None
-        self.fake = None
-        self.fake_port = None
-
-    @staticmethod
-    def ip(*args):
-        subprocess.run(['ip', *args], check=True, timeout=10, stdout=subprocess.DEVNULL)
-
-    def up(self):
-        existing = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, timeout=10).stdout
-        for ns in (self.srv, self.cli):
-            if ns in existing.split():
-                raise RuntimeError(f'namespace {ns} already exists')
-        for ns in (self.srv, self.cli):
-            self.ip('netns', 'add', ns)
-            self.namespaces.append(ns)
-            self.ip('-n', ns, 'link', 'set', 'lo', 'up')
-        self.ip('-n', self.srv, 'link', 'add', 'veth-s', 'type', 'veth', 'peer', 'name', 'veth-c', 'netns', self.cli)
-        self.ip('-n', self.srv, 'addr', 'add', f'{self.server_ip}/24', 'dev', 'veth-s')
-        self.ip('-n', self.cli, 'addr', 'add', f'{self.client_ip}/24', 'dev', 'veth-c')
-        self.ip('-n', self.srv, 'link', 'set', 'veth-s', 'up')
-        self.ip('-n', self.cli, 'link', 'set', 'veth-c', 'up')
-        for _ in range(50):
-            o = subprocess.run(['ip', '-n', self.cli, '-o', 'link', 'show', 'veth-c'], capture_output=True,
-                               text=True, timeout=10).stdout
-            if 'LOWER_UP' in o:
-                break
-            time.sleep(0.1)
-
-    def down(self):
-        for stop in (self.stop_daemon, self.stop_fake):
-            try:
-                stop()
-            except Exception:
-                pass
-        for ns in self.namespaces:
-            try:
-                pids = subprocess.run(['ip', 'netns', 'pids', ns], capture_output=True, text=True,
-                                      timeout=10).stdout.split()
-            except Exception:
-                pids = []
-            for pid in pids:  # only processes inside our own namespaces
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
-            try:
-                subprocess.run(['ip', 'netns', 'del', ns], timeout=10, stderr=subprocess.DEVNULL)
-            except Exception:
-                pass
-        self.namespaces = []
-        if os.environ.get('PXT_KEEP') == '1':
-            tap.diag(f'kept {self.tmp}')
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def file(self, name, content):
-        path = os.path.join(self.tmp, name)
-        with open(path, 'wb') as f:
-            f.write(content)
-        return path
+        super().__init__('pxa', '10.79', 'pxt-api-dhcp-')
 
     def make_payload(self):
         self.kernel = self.file('vmlinuz', b'KERNEL' + os.urandom(4090))
@@ -207,35 +91,6 @@ class Lab:
         }
         self.fake_config = self.file('fake.json', json.dumps(cfg).encode())
 
-    def start_fake(self):
-        port_file = os.path.join(self.tmp, 'fake.port')
-        with open(os.path.join(self.tmp, 'fake-api.log'), 'wb') as log:
-            self.fake = subprocess.Popen(['ip', 'netns', 'exec', self.srv, PYTHON, FAKE_API, '--listen', '127.0.0.1',
-                                          '--port', '0', '--port-file', port_file, '--config', self.fake_config,
-                                          '--max-time', '20'],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.fake.poll() is None:
-            try:
-                with open(port_file) as f:
-                    self.fake_port = int(f.read())
-                return True
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        return False
-
-    def stop_fake(self):
-        if self.fake is None:
-            return
-        p, self.fake = self.fake, None
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-
     def http(self, ns, host, port, path, timeout=5.0):
         try:
             p = subprocess.run(['ip', 'netns', 'exec', ns, PYTHON, '-c', HTTP_GET, host, str(port), path, str(timeout)],
@@ -252,71 +107,20 @@ class Lab:
         return self.calls()['calls'].get(mac, 0)
 
     def start_daemon(self, *extra):
-        self.stop_daemon()
-        self.daemon_log = os.path.join(self.tmp, 'pixiecore.log')
         L = self.loaders
-        args = [PIXIECORE, '-config', self.config, '-api', f'http://127.0.0.1:{self.fake_port}/', '-debug',
+        args = ['-config', self.config, '-api', f'http://127.0.0.1:{self.fake_port}/', '-debug',
                 '-port-tftp', '0', '-state-dir', os.path.join(self.tmp, 'state'),
                 '-ipxe-bios', L['undionly.kpxe'], '-ipxe-efi64', L['ipxe.efi'], '-ipxe-ipxe', L['ipxe.pxe'], *extra]
-        with open(self.daemon_log, 'wb') as log:
-            self.daemon = subprocess.Popen(['ip', 'netns', 'exec', self.srv, *args], stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.daemon.poll() is None:
-            if 'Serving' in self.log_text():
-                return True
-            time.sleep(0.05)
-        tap.diag(f'pixiecore did not start (rc {self.daemon.poll()}):\n' + self.log_text()[-3000:])
+        if self.launch_daemon(args):
+            return True
+        self.diag_not_started()
         return False
 
-    def log_text(self):
-        try:
-            with open(self.daemon_log, errors='replace') as f:
-                return f.read()
-        except (OSError, TypeError):
-            return ''
-
-    def alive(self):
-        return self.daemon is not None and self.daemon.poll() is None
-
-    def stop_daemon(self):
-        if self.daemon is None:
-            return None
-        p, self.daemon = self.daemon, None
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-        return p.returncode
-
-    def client(self, *args, timeout=1.0, src_port=68, replies=None):
-        cmd = ['ip', 'netns', 'exec', self.cli, PYTHON, CLIENT, '--timeout', str(timeout), '--src-port',
-               str(src_port), '--iface', 'veth-c', '--match-xid']
-        if replies:
-            cmd += ['--max-replies', str(replies)]
-        cmd += [str(a) for a in args]
-        try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 20)
-        except subprocess.TimeoutExpired:
-            tap.diag(f'pxe-client hung: {cmd}')
-            return None
-        if p.returncode not in (0, 1) or not p.stdout.strip():
-            tap.diag(f'pxe-client failed (rc {p.returncode}): {" ".join(cmd)}\n{p.stderr}')
-            return None
-        return json.loads(p.stdout)
+    def client(self, *args, **kwargs):
+        return super().client(*args, match_xid=True, **kwargs)
 
 
 lab = Lab()
-
-
-def opt(reply, code):
-    for c, h in reply.get('options', []):
-        if c == code:
-            return bytes.fromhex(h)
-    return None
 
 
 def first_reply(res):
@@ -470,28 +274,16 @@ def boot_flow(mac, arch, firmware_4011):
 
 
 def main():
-    if os.geteuid() != 0:
-        out('1..0 # SKIP needs root (network namespaces)')
-        return 77
-    if not shutil.which('ip'):
-        out('1..0 # SKIP no ip(8)')
-        return 77
-    if not os.access(PIXIECORE, os.X_OK):
-        out(f'1..0 # SKIP no pixiecore binary at {PIXIECORE} (set PIXIECORE)')
-        return 77
-
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    started = time.monotonic()
+    skip = pxtest.cannot_run()
+    if skip is not None:
+        return skip
     calls_per_boot = {}
-    try:
+
+    def body():
         lab.up()
         lab.make_payload()
         tap.diag(f'server {lab.srv} {lab.server_ip}, client {lab.cli} {lab.client_ip}, tmp {lab.tmp}')
-        if not tap.ok(lab.start_fake(), 'fake API starts in the server namespace'):
+        if not tap.ok(lab.start_fake(lab.fake_config, netns=lab.srv), 'fake API starts in the server namespace'):
             raise RuntimeError('no fake API')
         if tap.ok(lab.start_daemon(), 'daemon starts in API mode in the server namespace'):
             test_accept_refuse()
@@ -502,22 +294,8 @@ def main():
             tap.diag(f'API calls per boot: {calls_per_boot}')
             tap.ok(lab.alive(), 'daemon alive at the end')
             tap.eq(lab.stop_daemon(), 0, 'daemon exits 0 on SIGTERM')
-    except Exception as e:
-        tap.ok(False, f'test harness: {type(e).__name__}: {e}')
-        import traceback
-        tap.diag(traceback.format_exc())
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        tail = lab.log_text()[-2500:] if tap.failed else None
-        lab.down()
-        if tail:
-            tap.diag('last daemon log tail:\n' + tail)
-    out(f'1..{tap.n}')
-    tap.diag(f'{tap.n - len(tap.failed)}/{tap.n} passed in {time.monotonic() - started:.1f} s')
-    for f in tap.failed:
-        tap.diag(f'FAILED: {f}')
-    return 1 if tap.failed else 0
+
+    return pxtest.run(body, lab, tail=2500)
 
 
 if __name__ == '__main__':

@@ -25,26 +25,18 @@ import http.client
 import json
 import os
 import re
-import shutil
-import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_ROOT = os.environ.get('PX_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
-PIXIECORE = os.environ.get('PIXIECORE') or os.path.join(SOURCE_ROOT, 'build', 'src', 'pixiecore')
-FAKE_API = os.path.join(HERE, 'fake-api.py')
-PYTHON = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pxtest  # noqa: E402
+from pxtest import dashed, tap  # noqa: E402
 
-# proxies must not get between us and loopback (libsoup and curl honour these)
-# and no upstream cache unless a test asks for one (CACHE_DIRECTORY would turn it on)
-for _v in ('CACHE_DIRECTORY', 'http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY',
-           'no_proxy', 'NO_PROXY'):
-    os.environ.pop(_v, None)
+# proxies must not get between us and loopback; no upstream cache unless a test asks for one
+pxtest.scrub_environment()
 
 
 def macs(n):
@@ -76,49 +68,6 @@ M_KONLY = macs(22)      # a kernel-only answer whose kernel fails upstream
 M_SLOW3 = macs(23)      # 3 s
 M_C = macs(24)          # fast
 M_UNKNOWN = macs(0x30)  # not configured: default 404
-
-
-def dashed(mac):
-    return mac.replace(':', '-')
-
-
-# ---------------------------------------------------------------------------
-# TAP
-# ---------------------------------------------------------------------------
-
-def out(line):
-    try:
-        print(line, flush=True)
-    except (OSError, ValueError):
-        pass
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = []
-
-    def ok(self, cond, name, detail=None):
-        self.n += 1
-        if cond:
-            out(f'ok {self.n} - {name}')
-        else:
-            self.failed.append(f'{self.n} - {name}')
-            out(f'not ok {self.n} - {name}')
-            if detail is not None:
-                self.diag(detail)
-        return bool(cond)
-
-    def eq(self, got, want, name):
-        return self.ok(got == want, name, f'got {got!r}, want {want!r}')
-
-    @staticmethod
-    def diag(text):
-        for line in str(text).splitlines() or ['']:
-            out(f'# {line}')
-
-
-tap = Tap()
 
 
 # ---------------------------------------------------------------------------
@@ -173,57 +122,18 @@ def http_get(url, timeout=10.0, method='GET'):
 # The fake API and the daemon
 # ---------------------------------------------------------------------------
 
-class Env:
+class Env(pxtest.Bench):
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix='pxt-api-')
-        self.fake = None
-        self.fake_port = None
-        self.daemon = None
-        self.daemon_log = None
-        self.runs = 0
+        super().__init__('pxt-api-', log_name='pixiecore-{n}.log')
         self.port = None
-
-    def path(self, name):
-        return os.path.join(self.tmp, name)
-
-    def write(self, name, data):
-        with open(self.path(name), 'wb') as f:
-            f.write(data)
-        return self.path(name)
 
     # -- fake API ------------------------------------------------------------------------
 
     def start_fake(self):
-        self.fake_log = self.path('fake-api.log')
-        with open(self.fake_log, 'wb') as log:
-            self.fake = subprocess.Popen([PYTHON, FAKE_API, '--listen', '127.0.0.1', '--port', '0', '--prefix',
-                                          '/prefix', '--config', self.path('fake.json'), '--max-time', '20',
-                                          '--port-file', self.path('fake.port')],
-                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.fake.poll() is None:
-            try:
-                with open(self.path('fake.port')) as f:
-                    self.fake_port = int(f.read())
-                break
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        if not self.fake_port:
+        if not super().start_fake(self.path('fake.json'), '--prefix', '/prefix'):
             return False
         self.api = f'http://127.0.0.1:{self.fake_port}'
         return http_get(self.api + '/_calls', timeout=5).status == 200
-
-    def stop_fake(self):
-        if self.fake is None:
-            return
-        p, self.fake = self.fake, None
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
 
     def calls(self):
         r = http_get(self.api + '/_calls', timeout=5)
@@ -236,71 +146,28 @@ class Env:
     # -- daemon --------------------------------------------------------------------------
 
     def start_daemon(self, *extra, state='state'):
-        self.stop_daemon()
         for _ in range(3):
-            self.runs += 1
-            self.daemon_log = self.path(f'pixiecore-{self.runs}.log')
             s = socket.socket()
             s.bind(('127.0.0.1', 0))
             self.port = s.getsockname()[1]
             s.close()
-            args = [PIXIECORE, '-config', self.path('empty.conf'), '-listen-addr', '127.0.0.1', '-port',
+            args = ['-config', self.path('empty.conf'), '-listen-addr', '127.0.0.1', '-port',
                     str(self.port), '-port-dhcp', '0', '-port-pxe', '0', '-port-tftp', '0', '-state-dir',
                     self.path(state), '-api', f'{self.api}/prefix', '-debug',
                     '-ipxe-bios', self.path('undionly.kpxe'), '-ipxe-efi64', self.path('ipxe.efi'),
                     '-ipxe-ipxe', self.path('ipxe.pxe'), *extra]
-            with open(self.daemon_log, 'wb') as log:
-                self.daemon = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline and self.daemon.poll() is None:
-                if 'Serving' in self.log_text():
-                    self.base = f'http://127.0.0.1:{self.port}'
-                    return True
-                time.sleep(0.05)
+            if self.launch_daemon(args):
+                self.base = f'http://127.0.0.1:{self.port}'
+                return True
             if 'Address already in use' not in self.log_text():
                 break
-            self.stop_daemon()
         tap.diag(f'pixiecore {" ".join(extra)} did not start:\n' + self.log_text()[-2000:])
         self.stop_daemon()
         return False
 
-    def stop_daemon(self):
-        if self.daemon is None:
-            return None
-        p, self.daemon = self.daemon, None
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-        return p.returncode
-
-    def alive(self):
-        return self.daemon is not None and self.daemon.poll() is None
-
-    def log_text(self):
-        try:
-            with open(self.daemon_log, errors='replace') as f:
-                return f.read()
-        except (OSError, TypeError):
-            return ''
-
     def script(self, mac, timeout=10.0, arch=None):
         q = f'/_/ipxe?mac={mac}' + (f'&arch={arch}' if arch is not None else '')
         return http_get(self.base + q, timeout=timeout)
-
-    def cleanup(self):
-        for f in (self.stop_daemon, self.stop_fake):
-            try:
-                f()
-            except Exception:
-                pass
-        if os.environ.get('PXT_KEEP') == '1':
-            tap.diag(f'kept {self.tmp}')
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 env = Env()
@@ -364,11 +231,11 @@ def make_payload():
     P['big'] = os.urandom(3 * 1024 * 1024)
     P['slow'] = os.urandom(200000)
     for k in ('kernel', 'initrd-a', 'extra', 'big', 'slow'):
-        env.write(k + '.bin', P[k])
-    env.write('local.img', P['local'])
+        env.file(k + '.bin', P[k])
+    env.file('local.img', P['local'])
     for f in ('undionly.kpxe', 'ipxe.efi', 'ipxe.pxe'):
-        env.write(f, f'fake {f}\n'.encode())
-    env.write('empty.conf', b'[pixiecore]\n')
+        env.file(f, f'fake {f}\n'.encode())
+    env.file('empty.conf', b'[pixiecore]\n')
 
     happy = {
         'kernel': 'files/kernel',                                  # -> /prefix/files/kernel
@@ -423,7 +290,7 @@ def make_payload():
             'status500': {'mode': 'status', 'status': 500},
         },
     }
-    env.write('fake.json', json.dumps(config, indent=1).encode())
+    env.file('fake.json', json.dumps(config, indent=1).encode())
 
 
 # ---------------------------------------------------------------------------
@@ -748,17 +615,12 @@ def test_api_gone():
 
 
 def main():
-    if not os.access(PIXIECORE, os.X_OK):
-        out(f'1..0 # SKIP no pixiecore binary at {PIXIECORE} (set PIXIECORE)')
-        return 77
+    skip = pxtest.cannot_run(root=False, tools=())
+    if skip is not None:
+        return skip
 
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    started = time.monotonic()
-    try:
+    def body():
+        env.make_tmp()
         make_payload()
         if not tap.ok(env.start_fake(), 'fake API starts on 127.0.0.1'):
             raise RuntimeError('no fake API')
@@ -805,22 +667,8 @@ def main():
             test_timeouts()
             test_api_gone()
             tap.eq(env.stop_daemon(), 0, 'daemon exits 0 on SIGTERM after the API went away')
-    except Exception as e:
-        tap.ok(False, f'test harness: {type(e).__name__}: {e}')
-        import traceback
-        tap.diag(traceback.format_exc())
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        tail = env.log_text()[-2500:] if tap.failed else None
-        env.cleanup()
-        if tail:
-            tap.diag('last daemon log tail:\n' + tail)
-    out(f'1..{tap.n}')
-    tap.diag(f'{tap.n - len(tap.failed)}/{tap.n} passed in {time.monotonic() - started:.1f} s')
-    for f in tap.failed:
-        tap.diag(f'FAILED: {f}')
-    return 1 if tap.failed else 0
+
+    return pxtest.run(body, env, tail=2500)
 
 
 if __name__ == '__main__':

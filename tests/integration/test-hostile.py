@@ -38,23 +38,21 @@ import json
 import os
 import random
 import select
-import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_ROOT = os.environ.get('PX_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
-PIXIECORE = os.environ.get('PIXIECORE') or os.path.join(SOURCE_ROOT, 'build', 'src', 'pixiecore')
-SELF = os.path.abspath(__file__)
-PYTHON = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pxtest  # noqa: E402
+from pxtest import CLIENT, PYTHON, tap  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location('pxe_client', os.path.join(HERE, 'pxe-client.py'))
+SELF = os.path.abspath(__file__)
+
+_spec = importlib.util.spec_from_file_location('pxe_client', CLIENT)
 pxc = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(pxc)
 
@@ -63,42 +61,6 @@ DMAC = '52-54-00-12-34-56'
 MAX_PACKETS = 20000
 MAX_SECONDS = 8.0
 RSS_LIMIT_KIB = 32 * 1024
-
-# ---------------------------------------------------------------------------
-# TAP
-# ---------------------------------------------------------------------------
-
-
-def out(line):
-    try:
-        print(line, flush=True)
-    except (OSError, ValueError):
-        pass
-
-
-class Tap:
-    def __init__(self):
-        self.n = 0
-        self.failed = []
-
-    def ok(self, cond, name, detail=None):
-        self.n += 1
-        if cond:
-            out(f'ok {self.n} - {name}')
-        else:
-            self.failed.append(f'{self.n} - {name}')
-            out(f'not ok {self.n} - {name}')
-            if detail is not None:
-                self.diag(detail)
-        return bool(cond)
-
-    @staticmethod
-    def diag(text):
-        for line in str(text).splitlines() or ['']:
-            out(f'# {line}')
-
-
-tap = Tap()
 
 # ---------------------------------------------------------------------------
 # Worker mode: runs inside the client namespace, prints one JSON object
@@ -665,83 +627,18 @@ def worker_main(kind, server, seed):
 # ---------------------------------------------------------------------------
 
 
-class Lab:
+class Lab(pxtest.Lab):
     def __init__(self):
-        pid = os.getpid()
-        self.x = int(os.environ.get('PXT_SUBNET_X') or pid % 250 + 2)
-        self.srv = f'pxh-{pid}-srv'
-        self.cli = f'pxh-{pid}-cli'
-        self.server_ip = f'10.79.{self.x}.1'
-        self.client_ip = f'10.79.{self.x}.2'
-        self.tmp = None  # made by up(): worker-mode runs of this script must not create one
-        self.namespaces = []
-        self.daemon = None
-        self.daemon_log = None
+        # the temp dir is made by up(): worker-mode runs of this script must not create one
+        super().__init__('pxh', '10.79', 'pxt-hostile-')
         self.rss_peak = 0
         self.rss_samples = 0
         self._sampler_stop = threading.Event()
         self._sampler = None
 
-    @staticmethod
-    def ip(*args):
-        subprocess.run(['ip', *args], check=True, timeout=10, stdout=subprocess.DEVNULL)
-
-    def up(self):
-        self.tmp = tempfile.mkdtemp(prefix='pxt-hostile-')
-        existing = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, timeout=10).stdout
-        for ns in (self.srv, self.cli):
-            if ns in existing.split():
-                raise RuntimeError(f'namespace {ns} already exists')
-        for ns in (self.srv, self.cli):
-            self.ip('netns', 'add', ns)
-            self.namespaces.append(ns)
-            self.ip('-n', ns, 'link', 'set', 'lo', 'up')
-        self.ip('-n', self.srv, 'link', 'add', 'veth-s', 'type', 'veth', 'peer', 'name', 'veth-c', 'netns', self.cli)
-        self.ip('-n', self.srv, 'addr', 'add', f'{self.server_ip}/24', 'dev', 'veth-s')
-        self.ip('-n', self.cli, 'addr', 'add', f'{self.client_ip}/24', 'dev', 'veth-c')
-        self.ip('-n', self.srv, 'link', 'set', 'veth-s', 'up')
-        self.ip('-n', self.cli, 'link', 'set', 'veth-c', 'up')
-        for _ in range(50):
-            o = subprocess.run(['ip', '-n', self.cli, '-o', 'link', 'show', 'veth-c'], capture_output=True,
-                               text=True, timeout=10).stdout
-            if 'LOWER_UP' in o:
-                break
-            time.sleep(0.1)
-
     def down(self):
         self.stop_sampler()
-        try:
-            self.stop_daemon()
-        except Exception:
-            pass
-        for ns in self.namespaces:
-            try:
-                pids = subprocess.run(['ip', 'netns', 'pids', ns], capture_output=True, text=True,
-                                      timeout=10).stdout.split()
-            except Exception:
-                pids = []
-            for pid in pids:  # only processes inside our own namespaces: started by this test
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
-            try:
-                subprocess.run(['ip', 'netns', 'del', ns], timeout=10, stderr=subprocess.DEVNULL)
-            except Exception:
-                pass
-        self.namespaces = []
-        if not self.tmp:
-            pass
-        elif os.environ.get('PXT_KEEP') == '1':
-            tap.diag(f'kept {self.tmp}')
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def file(self, name, content):
-        path = os.path.join(self.tmp, name)
-        with open(path, 'wb') as f:
-            f.write(content)
-        return path
+        super().down()
 
     def start_daemon(self):
         self.kernel = self.file('vmlinuz', b'KERNEL' + os.urandom(256 * 1024))
@@ -749,8 +646,7 @@ class Lab:
         self.undionly = self.file('undionly.kpxe', b'UNDI' + os.urandom(40000))
         self.ipxe_efi = self.file('ipxe.efi', b'EFI' + os.urandom(2000))
         self.config = self.file('pixiecore.conf', b'[pixiecore]\n')
-        self.daemon_log = os.path.join(self.tmp, 'pixiecore.log')
-        args = [PIXIECORE, '-config', self.config, '-kernel', self.kernel, '-initrd', self.initrd,
+        args = ['-config', self.config, '-kernel', self.kernel, '-initrd', self.initrd,
                 '-cmdline', 'console=ttyS0', '-ipxe-bios', self.undionly, '-ipxe-efi64', self.ipxe_efi,
                 '-max-sessions', '256', '-max-tftp-transfers', '32']
         # An AddressSanitizer build keeps up to 256 MiB of freed memory in quarantine, which the
@@ -759,40 +655,11 @@ class Lab:
         env = dict(os.environ)
         env['ASAN_OPTIONS'] = 'quarantine_size_mb=1:thread_local_quarantine_size_kb=64' + (
             ':' + env['ASAN_OPTIONS'] if env.get('ASAN_OPTIONS') else '')
-        with open(self.daemon_log, 'wb') as log:
-            # ip netns exec execs the daemon: the Popen pid is the daemon's pid
-            self.daemon = subprocess.Popen(['ip', 'netns', 'exec', self.srv, *args], stdout=log, env=env,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and self.daemon.poll() is None:
-            if 'Serving' in self.log_text():
-                return True
-            time.sleep(0.05)
-        tap.diag(f'pixiecore did not start (rc {self.daemon.poll()}):\n' + self.log_text()[-3000:])
+        # ip netns exec execs the daemon: the Popen pid is the daemon's pid
+        if self.launch_daemon(args, env=env):
+            return True
+        self.diag_not_started()
         return False
-
-    def log_text(self):
-        try:
-            with open(self.daemon_log, errors='replace') as f:
-                return f.read()
-        except (OSError, TypeError):
-            return ''
-
-    def alive(self):
-        return self.daemon is not None and self.daemon.poll() is None
-
-    def stop_daemon(self):
-        if self.daemon is None:
-            return None
-        p, self.daemon = self.daemon, None
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-        return p.returncode
 
     def rss_kib(self):
         try:
@@ -835,19 +702,7 @@ class Lab:
         return json.loads(p.stdout)
 
     def client(self, *args, timeout=1.0, replies=None):
-        cmd = ['ip', 'netns', 'exec', self.cli, PYTHON, os.path.join(HERE, 'pxe-client.py'), '--timeout',
-               str(timeout), '--iface', 'veth-c']
-        if replies:
-            cmd += ['--max-replies', str(replies)]
-        cmd += [str(a) for a in args]
-        try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 20)
-        except subprocess.TimeoutExpired:
-            return None
-        if p.returncode not in (0, 1) or not p.stdout.strip():
-            tap.diag(f'pxe-client failed (rc {p.returncode}): {p.stderr}')
-            return None
-        return json.loads(p.stdout)
+        return super().client(*args, timeout=timeout, replies=replies, src_port=None)
 
     def curl(self, *args, timeout=20):
         cmd = ['ip', 'netns', 'exec', self.cli, 'curl', '-s', '--max-time', '10', *args]
@@ -1048,23 +903,11 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == '--worker':
         a = dict(zip(sys.argv[1::2], sys.argv[2::2]))
         return worker_main(a['--worker'], a['--server'], int(a.get('--seed', '1')))
-    if os.geteuid() != 0:
-        out('1..0 # SKIP needs root (network namespaces)')
-        return 77
-    if not shutil.which('ip') or not shutil.which('curl'):
-        out('1..0 # SKIP no ip(8) or curl')
-        return 77
-    if not os.access(PIXIECORE, os.X_OK):
-        out(f'1..0 # SKIP no pixiecore binary at {PIXIECORE} (set PIXIECORE)')
-        return 77
+    skip = pxtest.cannot_run(tools=('ip', 'curl'), tools_note='no ip(8) or curl')
+    if skip is not None:
+        return skip
 
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    started = time.monotonic()
-    try:
+    def body():
         lab.up()
         if tap.ok(lab.start_daemon(), 'daemon starts (-max-sessions 256 -max-tftp-transfers 32)'):
             main_tests()
@@ -1072,22 +915,8 @@ def main():
             tap.ok(rc == 0, f'daemon exits 0 on SIGTERM (rc {rc})')
             san = [ln for ln in lab.log_text().splitlines() if 'Sanitizer' in ln or 'runtime error' in ln]
             tap.ok(not san, 'no sanitizer report at exit (leaks)', '\n'.join(san[:20]))
-    except Exception as e:
-        tap.ok(False, f'test harness: {type(e).__name__}: {e}')
-        import traceback
-        tap.diag(traceback.format_exc())
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        log_tail = lab.log_text()[-2000:] if tap.failed and lab.daemon_log else None
-        lab.down()
-        if log_tail:
-            tap.diag('last daemon log tail:\n' + log_tail)
-    out(f'1..{tap.n}')
-    tap.diag(f'{tap.n - len(tap.failed)}/{tap.n} passed in {time.monotonic() - started:.1f} s')
-    for f in tap.failed:
-        tap.diag(f'FAILED: {f}')
-    return 1 if tap.failed else 0
+
+    return pxtest.run(body, lab)
 
 
 if __name__ == '__main__':

@@ -18,149 +18,27 @@ PXT_SUBNET_X (third octet override), PXT_KEEP=1 (keep the temp dir with the daem
 
 import json
 import os
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_ROOT = os.environ.get('PX_SOURCE_ROOT') or os.path.normpath(os.path.join(HERE, '..', '..'))
-PIXIECORE = os.environ.get('PIXIECORE') or os.path.join(SOURCE_ROOT, 'build', 'src', 'pixiecore')
-CLIENT = os.path.join(HERE, 'pxe-client.py')
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import pxtest  # noqa: E402
+from pxtest import CLIENT, PYTHON, SOURCE_ROOT, dashed, opt, tap  # noqa: E402
+
 CAPTURES = os.path.join(SOURCE_ROOT, 'tests', 'data', 'captures')
-PYTHON = '/usr/bin/python3' if os.path.exists('/usr/bin/python3') else sys.executable
 
 MAC = '52:54:00:12:34:56'
 GUID = '00' + ''.join(f'{b:02x}' for b in range(0x11, 0x21))  # 17 bytes, first 0
 
 
-def dashed(mac):
-    return mac.replace(':', '-')
-
-
 # ---------------------------------------------------------------------------
-# TAP
+# The two namespaces (10.78.X.0/24) and the daemon
 # ---------------------------------------------------------------------------
 
-def out(line):
-    """Prints a TAP line; a closed or broken stdout (e.g. piped into head) is ignored so that
-    the cleanup still runs."""
-    try:
-        print(line, flush=True)
-    except (OSError, ValueError):
-        pass
-
-
-class Tap:
+class Lab(pxtest.Lab):
     def __init__(self):
-        self.n = 0
-        self.failed = []
-
-    def ok(self, cond, name, detail=None):
-        self.n += 1
-        if cond:
-            out(f'ok {self.n} - {name}')
-        else:
-            self.failed.append(f'{self.n} - {name}')
-            out(f'not ok {self.n} - {name}')
-            if detail is not None:
-                self.diag(detail)
-        return bool(cond)
-
-    def eq(self, got, want, name):
-        return self.ok(got == want, name, f'got {got!r}, want {want!r}')
-
-    def skip(self, name, why):
-        self.n += 1
-        out(f'ok {self.n} - {name} # SKIP {why}')
-
-    @staticmethod
-    def diag(text):
-        for line in str(text).splitlines() or ['']:
-            out(f'# {line}')
-
-
-tap = Tap()
-
-
-# ---------------------------------------------------------------------------
-# The two namespaces and the daemon
-# ---------------------------------------------------------------------------
-
-class Lab:
-    def __init__(self):
-        pid = os.getpid()
-        self.x = int(os.environ.get('PXT_SUBNET_X') or pid % 250 + 2)
-        self.srv = f'pxt-{pid}-srv'
-        self.cli = f'pxt-{pid}-cli'
-        self.server_ip = f'10.78.{self.x}.1'
-        self.client_ip = f'10.78.{self.x}.2'
-        self.tmp = tempfile.mkdtemp(prefix='pxt-proxydhcp-')
-        self.namespaces = []
-        self.daemon = None
-        self.daemon_log = None
-        self.daemon_runs = 0
-
-    @staticmethod
-    def ip(*args):
-        subprocess.run(['ip', *args], check=True, timeout=10, stdout=subprocess.DEVNULL)
-
-    def up(self):
-        existing = subprocess.run(['ip', 'netns', 'list'], capture_output=True, text=True, timeout=10).stdout
-        for ns in (self.srv, self.cli):
-            if ns in existing.split():
-                raise RuntimeError(f'namespace {ns} already exists')
-        for ns in (self.srv, self.cli):
-            self.ip('netns', 'add', ns)
-            self.namespaces.append(ns)
-            self.ip('-n', ns, 'link', 'set', 'lo', 'up')
-        self.ip('-n', self.srv, 'link', 'add', 'veth-s', 'type', 'veth', 'peer', 'name', 'veth-c', 'netns', self.cli)
-        self.ip('-n', self.srv, 'addr', 'add', f'{self.server_ip}/24', 'dev', 'veth-s')
-        self.ip('-n', self.cli, 'addr', 'add', f'{self.client_ip}/24', 'dev', 'veth-c')
-        self.ip('-n', self.srv, 'link', 'set', 'veth-s', 'up')
-        self.ip('-n', self.cli, 'link', 'set', 'veth-c', 'up')
-        # both ends up and addressed (no DAD for IPv4; the veth carrier comes at once)
-        for _ in range(50):
-            out = subprocess.run(['ip', '-n', self.cli, '-o', 'link', 'show', 'veth-c'], capture_output=True,
-                                 text=True, timeout=10).stdout
-            if 'LOWER_UP' in out:
-                break
-            time.sleep(0.1)
-
-    def down(self):
-        try:
-            self.stop_daemon()
-        except Exception:
-            pass
-        for ns in self.namespaces:
-            # anything still running inside our own namespaces was started by this test
-            try:
-                pids = subprocess.run(['ip', 'netns', 'pids', ns], capture_output=True, text=True,
-                                      timeout=10).stdout.split()
-            except Exception:
-                pids = []
-            for pid in pids:
-                try:
-                    os.kill(int(pid), signal.SIGKILL)
-                except (OSError, ValueError):
-                    pass
-            try:
-                subprocess.run(['ip', 'netns', 'del', ns], timeout=10, stderr=subprocess.DEVNULL)
-            except Exception:
-                pass
-        self.namespaces = []
-        if os.environ.get('PXT_KEEP') == '1':
-            tap.diag(f'kept {self.tmp}')
-        else:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def file(self, name, content):
-        path = os.path.join(self.tmp, name)
-        with open(path, 'wb') as f:
-            f.write(content)
-        return path
+        super().__init__('pxt', '10.78', 'pxt-proxydhcp-', log_name='pixiecore-{n}.log')
 
     def make_payload(self):
         self.kernel = self.file('vmlinuz', b'KERNEL' + os.urandom(4090))
@@ -173,72 +51,16 @@ class Lab:
         self.config = self.file('pixiecore.conf', b'[pixiecore]\n')
 
     def start_daemon(self, *extra):
-        self.stop_daemon()
-        self.daemon_runs += 1
-        self.daemon_log = os.path.join(self.tmp, f'pixiecore-{self.daemon_runs}.log')
         L = self.loaders
-        args = [PIXIECORE, '-config', self.config, '-kernel', self.kernel,
+        args = ['-config', self.config, '-kernel', self.kernel,
                 '-initrd', f'{self.initrd_a},{self.initrd_b}', '-cmdline', 'console=ttyS0 quiet', '-debug',
                 '-ipxe-bios', L['undionly.kpxe'], '-ipxe-efi64', L['ipxe.efi'], '-ipxe-ipxe', L['ipxe.pxe'],
                 '-pxelinux', L['lpxelinux.0'], '-ldlinux', L['ldlinux.c32'],
                 '-syslinux-efi64', L['syslinux.efi'], '-ldlinux-e64', L['ldlinux.e64'], *extra]
-        with open(self.daemon_log, 'wb') as log:
-            self.daemon = subprocess.Popen(['ip', 'netns', 'exec', self.srv, *args], stdout=log,
-                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.daemon.poll() is not None:
-                break
-            if 'Serving' in self.log_text():
-                return True
-            time.sleep(0.05)
-        tap.diag(f'pixiecore {" ".join(extra)} did not start (rc {self.daemon.poll()}):')
-        tap.diag(self.log_text()[-3000:])
+        if self.launch_daemon(args):
+            return True
+        self.diag_not_started(f'pixiecore {" ".join(extra)}')
         return False
-
-    def log_text(self):
-        try:
-            with open(self.daemon_log, errors='replace') as f:
-                return f.read()
-        except OSError:
-            return ''
-
-    def daemon_alive(self):
-        return self.daemon is not None and self.daemon.poll() is None
-
-    def stop_daemon(self):
-        """SIGTERM, bounded wait, SIGKILL. Returns the exit status (None if none was running)."""
-        if self.daemon is None:
-            return None
-        p, self.daemon = self.daemon, None
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
-        return p.returncode
-
-    def client(self, *args, timeout=1.0, src_port=68, replies=None, iface=True):
-        """Runs pxe-client.py in the client namespace; returns its JSON result (None on error).
-        replies=N stops after N replies (for positive checks)."""
-        cmd = ['ip', 'netns', 'exec', self.cli, PYTHON, CLIENT, '--timeout', str(timeout),
-               '--src-port', str(src_port)]
-        if iface:
-            cmd += ['--iface', 'veth-c']
-        if replies:
-            cmd += ['--max-replies', str(replies)]
-        cmd += [str(a) for a in args]
-        try:
-            p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 20)
-        except subprocess.TimeoutExpired:
-            tap.diag(f'pxe-client hung: {cmd}')
-            return None
-        if p.returncode not in (0, 1) or not p.stdout.strip():
-            tap.diag(f'pxe-client failed (rc {p.returncode}): {" ".join(cmd)}\n{p.stderr}')
-            return None
-        return json.loads(p.stdout)
 
 
 lab = Lab()
@@ -247,13 +69,6 @@ lab = Lab()
 # ---------------------------------------------------------------------------
 # Checks
 # ---------------------------------------------------------------------------
-
-def opt(reply, code):
-    for c, h in reply.get('options', []):
-        if c == code:
-            return bytes.fromhex(h)
-    return None
-
 
 def has_opt(reply, code):
     return any(c == code for c, _ in reply.get('options', []))
@@ -552,7 +367,6 @@ def test_4011():
 def malformed_packets():
     """(description, hex) of datagrams the daemon must drop silently."""
     import importlib.util
-    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
     spec = importlib.util.spec_from_file_location('pxe_client', CLIENT)
     pc = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(pc)
@@ -600,10 +414,10 @@ def test_malformed():
         hexes += ['--raw-hex', h]
     tap.diag('malformed: ' + '; '.join(d for d, _ in pkts))
     no_reply(lab.client(*hexes, '--interval', '0.01'), f'{len(pkts)} malformed packets on port 67: no reply')
-    tap.ok(lab.daemon_alive(), 'daemon alive after malformed packets on port 67')
+    tap.ok(lab.alive(), 'daemon alive after malformed packets on port 67')
     no_reply(lab.client(*hexes, '--interval', '0.01', '--to', lab.server_ip, '--port', '4011'),
              f'{len(pkts)} malformed packets on port 4011: no reply')
-    tap.ok(lab.daemon_alive(), 'daemon alive after malformed packets on port 4011')
+    tap.ok(lab.alive(), 'daemon alive after malformed packets on port 4011')
     r = discover('valid DISCOVER after the malformed ones', '--arch', '0', xid=0x66000100)
     if r:
         tap.eq(r.get('file'), f'{dashed(MAC)}/undionly.kpxe', 'valid DISCOVER after the malformed ones: boot file')
@@ -658,23 +472,11 @@ def test_interface_filter():
 
 
 def main():
-    if os.geteuid() != 0:
-        out('1..0 # SKIP needs root (network namespaces)')
-        return 77
-    if not shutil.which('ip'):
-        out('1..0 # SKIP no ip(8)')
-        return 77
-    if not os.access(PIXIECORE, os.X_OK):
-        out(f'1..0 # SKIP no pixiecore binary at {PIXIECORE} (set PIXIECORE)')
-        return 77
+    skip = pxtest.cannot_run()
+    if skip is not None:
+        return skip
 
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    started = time.monotonic()
-    try:
+    def body():
         lab.up()
         lab.make_payload()
         tap.diag(f'server {lab.srv} {lab.server_ip}, client {lab.cli} {lab.client_ip}, tmp {lab.tmp}')
@@ -691,23 +493,8 @@ def main():
             tap.eq(rc, 0, 'daemon exits 0 on SIGTERM')
         test_pxelinux()
         test_interface_filter()
-    except Exception as e:  # report, then clean up
-        tap.ok(False, f'test harness: {type(e).__name__}: {e}')
-        import traceback
-        tap.diag(traceback.format_exc())
-    finally:
-        # cleanup before anything else can go wrong; signals are ignored meanwhile
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)
-        log_tail = lab.log_text()[-2000:] if tap.failed and lab.daemon_log else None
-        lab.down()
-        if log_tail:
-            tap.diag('last daemon log tail:\n' + log_tail)
-    out(f'1..{tap.n}')
-    tap.diag(f'{tap.n - len(tap.failed)}/{tap.n} passed in {time.monotonic() - started:.1f} s')
-    for f in tap.failed:
-        tap.diag(f'FAILED: {f}')
-    return 1 if tap.failed else 0
+
+    return pxtest.run(body, lab)
 
 
 if __name__ == '__main__':
