@@ -170,11 +170,16 @@ static int key_file_read(int dirfd, const char *path, uint8_t key[KEY_SIZE], gbo
 }
 
 /* Writes a new key file and moves it into place unless one appeared meanwhile. Returns 1 when
- * ours is in place, 0 when another one won the race, -1 on error. */
-static int key_file_create(int dirfd, const char *state_dir, const char *path, uint8_t key[KEY_SIZE], GError **error) {
+ * ours is in place, 0 when another one won the race, -1 on error. When only the writing failed
+ * (read-only or full file system, no permission), *ret_unwritable is set and the new key is
+ * still in `key`. */
+static int key_file_create(int dirfd, const char *state_dir, const char *path, uint8_t key[KEY_SIZE],
+                           gboolean *ret_unwritable, GError **error) {
         g_autoptr(GError) local = NULL;
         uint8_t buf[KEY_FILE_SIZE];
         int r;
+
+        *ret_unwritable = FALSE;
 
         if (gnutls_rnd(GNUTLS_RND_KEY, key, KEY_SIZE) < 0) {
                 g_set_error_literal(error, PX_FILE_ID_ERROR, PX_FILE_ID_ERROR_KEY, "no randomness for a new key");
@@ -193,6 +198,7 @@ static int key_file_create(int dirfd, const char *state_dir, const char *path, u
         if (r == -EEXIST)
                 return 0;
         if (r < 0) {
+                *ret_unwritable = TRUE;
                 g_set_error(error, PX_FILE_ID_ERROR, PX_FILE_ID_ERROR_KEY, "%s", local->message);
                 return -1;
         }
@@ -209,9 +215,12 @@ static gboolean key_load_or_create(const char *state_dir, uint8_t key[KEY_SIZE],
         if (dirfd < 0)
                 return key_error(error, errno, "cannot open directory", state_dir);
 
+        /* what a crash between writing and renaming a new key left behind */
+        px_remove_stale_temp_files(dirfd, KEY_FILE);
         /* A few rounds in case another process creates or replaces the file at the same time. */
         for (int attempt = 0; attempt < 4; attempt++) {
-                gboolean damaged;
+                g_autoptr(GError) local = NULL;
+                gboolean damaged, unwritable;
                 int r = key_file_read(dirfd, path, key, &damaged, error);
 
                 if (r < 0)
@@ -224,12 +233,30 @@ static gboolean key_load_or_create(const char *state_dir, uint8_t key[KEY_SIZE],
                         g_warning("%s is damaged; moving it to %s and making a new key (file IDs handed out "
                                   "before no longer open)",
                                   path, aside);
-                        if (renameat(dirfd, KEY_FILE, dirfd, aside) < 0 && errno != ENOENT)
-                                return key_error(error, errno, "cannot move aside", path);
+                        if (renameat(dirfd, KEY_FILE, dirfd, aside) < 0 && errno != ENOENT) {
+                                g_warning("state directory %s: cannot move aside %s: %s; using a file ID key kept "
+                                          "in memory only, so file links handed to machines stop working when "
+                                          "pixiecore restarts",
+                                          state_dir, path, g_strerror(errno));
+                                if (gnutls_rnd(GNUTLS_RND_KEY, key, KEY_SIZE) < 0)
+                                        return key_error(error, EIO, "no randomness for a key instead of", path);
+                                return TRUE;
+                        }
                 }
-                r = key_file_create(dirfd, state_dir, path, key, error);
-                if (r < 0)
+                r = key_file_create(dirfd, state_dir, path, key, &unwritable, &local);
+                if (r < 0 && unwritable) {
+                        /* Degraded, not dead: a boot server that cannot write its state directory
+                         * (remounted read-only after an error, full, wrong owner) still boots
+                         * machines. Only links handed out before a restart are lost. */
+                        g_warning("state directory %s: %s; using a file ID key kept in memory only, so file links "
+                                  "handed to machines stop working when pixiecore restarts",
+                                  state_dir, local->message);
+                        return TRUE;
+                }
+                if (r < 0) {
+                        g_propagate_error(error, g_steal_pointer(&local));
                         return FALSE;
+                }
                 if (r > 0)
                         return TRUE;
         }

@@ -20,7 +20,11 @@
  * that is damaged (wrong size, magic or checksum) is renamed to file-id.key.corrupt-<time>
  * with a warning and a new key is made; IDs minted with the old key then stop working. A key
  * file that cannot be read for other reasons (permissions, not a regular file, a symlink) is an
- * error, never silently replaced.
+ * error, never silently replaced. A key file that cannot be written (the state directory is
+ * read-only, full, or not ours) is not: a warning names the directory and the problem, and a key
+ * kept in memory is used, so machines still boot; only IDs handed out before a restart stop
+ * working then (as with no state directory at all). Temporary files that a crash left behind
+ * (".file-id.key.XXXXXX") are removed when the key is loaded.
  *
  * ID length: at most PX_FILE_ID_MAX_LEN characters, from the alphabet [A-Za-z0-9_-], so an ID
  * is safe in a URL path segment and in iPXE scripts as is. */

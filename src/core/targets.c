@@ -575,6 +575,7 @@ static gboolean load(PxTargetStore *s, GError **error) {
 PxTargetStore *px_target_store_new(const char *state_dir, PxBootloader bootloader, GError **error) {
         g_autoptr(PxTargetStore) s = g_new0(PxTargetStore, 1);
         _cleanup_close_ int dirfd = -1;
+        int r;
 
         g_return_val_if_fail(bootloader >= 0 && bootloader < _PX_BOOTLOADER_MAX, NULL);
 
@@ -596,6 +597,10 @@ PxTargetStore *px_target_store_new(const char *state_dir, PxBootloader bootloade
                             state_dir, g_strerror(errno));
                 return NULL;
         }
+        /* what a crash between writing and renaming a new state file left behind */
+        r = px_remove_stale_temp_files(dirfd, TARGETS_FILE);
+        if (r > 0)
+                g_debug("removed %d stale temporary file(s) of %s", r, s->path);
         if (!load(s, error))
                 return NULL;
         if (faccessat(dirfd, ".", W_OK, AT_EACCESS) < 0)

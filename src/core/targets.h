@@ -47,7 +47,13 @@ typedef enum {
 #define PX_TARGET_MAX_MACHINES 65536
 
 /* state_dir NULL: in memory only. Loads <state_dir>/targets.json when present. The
- * bootloader decides which cmdlines are acceptable (see px_cmdline_check). */
+ * bootloader decides which cmdlines are acceptable (see px_cmdline_check).
+ *
+ * Faults: a state directory that exists but cannot be written (read-only, not ours) is a
+ * warning naming it and the problem; the persisted targets are served and every change fails
+ * with PX_TARGET_ERROR_STORAGE (so does a change on a full disk), leaving targets.json as it was.
+ * A directory that cannot be created or opened, or a targets.json that cannot be read, is an
+ * error. Temporary files a crash left behind (".targets.json.XXXXXX") are removed. */
 PxTargetStore *px_target_store_new(const char *state_dir, PxBootloader bootloader, GError **error);
 void px_target_store_free(PxTargetStore *s);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PxTargetStore, px_target_store_free)

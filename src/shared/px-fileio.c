@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #include "px-fileio.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +51,37 @@ static int fail(GError **error, int err, const char *what, const char *dir, cons
 
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(err), "%s %s: %s", what, path, g_strerror(err));
         return -err;
+}
+
+#define TMP_SUFFIX_LEN 6 /* ".%06x" */
+
+static bool is_tmp_name(const char *entry, const char *name) {
+        size_t n = strlen(name);
+
+        if (entry[0] != '.' || strncmp(entry + 1, name, n) != 0 || entry[1 + n] != '.')
+                return false;
+        entry += 2 + n;
+        return strlen(entry) == TMP_SUFFIX_LEN && strspn(entry, "0123456789abcdef") == TMP_SUFFIX_LEN;
+}
+
+int px_remove_stale_temp_files(int dirfd, const char *name) {
+        _cleanup_close_ int fd = -1;
+        DIR *d;
+        struct dirent *de;
+        int removed = 0;
+
+        fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d)
+                return -errno;
+        fd = -1; /* the DIR owns it now */
+        while ((de = readdir(d)))
+                if (is_tmp_name(de->d_name, name) && unlinkat(dirfd, de->d_name, 0) == 0)
+                        removed++;
+        closedir(d);
+        return removed;
 }
 
 /* Creates "<dir>/.<name>.XXXXXX" exclusively, relative to dirfd. */

@@ -29,3 +29,8 @@ typedef enum PxAtomicWriteFlags {
  * A failing directory fsync is reported too, although the new file is in place by then. */
 int px_write_file_atomic(const char *dir, const char *name, const void *data, size_t n, mode_t mode,
                          PxAtomicWriteFlags flags, GError **error);
+
+/* Removes the temporary files "<dir>/.<name>.XXXXXX" that px_write_file_atomic() leaves behind
+ * when the process dies between creating and renaming one. Only for startup, when no write to
+ * <name> can be in progress. Returns how many were removed, or a negative errno. */
+int px_remove_stale_temp_files(int dirfd, const char *name);

@@ -16,6 +16,29 @@
       Its stdout gets "PID <child pid>", then "FD <n> <proto> <addr>:<port> name=<name>
       inode=<socket inode>" for each passed socket.
 
+  sd-listen-harness.py activate --fd udp:0.0.0.0:67:NAME [--fd ...] --notify-log FILE
+                                [--events FILE] [--max-starts N] [--watchdog-usec N] [--no-names]
+                                -- COMMAND [ARG...]
+
+      What systemd does for a socket unit whose service is not running (pixiecore.socket plus
+      pixiecore.service): binds the --fd sockets like exec and keeps them open for good. While
+      no child runs it waits until one of them is readable (a datagram or a pending connection),
+      then forks and execs COMMAND with the sockets at fds 3, 4, ... and the same environment
+      as exec. The harness does not read from the sockets, so whatever woke it (and anything
+      queued while the child starts or after it dies) waits for the next instance. When the
+      child exits, with any status, the harness waits for readability again and starts a new
+      one; after N starts (--max-starts, default no limit) it exits with the last child's
+      status instead. NOTIFY_SOCKET messages go to FILE as with exec ("- EXIT n" after each
+      child). SIGTERM and SIGINT: the child gets SIGTERM (SIGKILL after 10 s), the harness
+      exits with its status (0 when none runs).
+      stdout: the "FD ..." lines once, then "PID <child pid>" for every start.
+      --events FILE gets one line per event, flushed at once, times from time.monotonic_ns():
+          <ns> TRIGGER <fd index> <name>   a socket became readable while no child ran
+          <ns> START <pid>                 taken just before fork()
+          <ns> READY <pid>                 READY=1 arrived on NOTIFY_SOCKET from that pid
+          <ns> EXIT <pid> <status>         the child was reaped; status is its exit code, or
+                                           minus the signal number that killed it (-9: SIGKILL)
+
   sd-listen-harness.py sockets PID
 
       Lists the IPv4 sockets PID holds: "<inode> <udp|tcp> <addr>:<port> <state>".
@@ -65,13 +88,7 @@ def bind_socket(proto, addr, port):
     return s
 
 
-def cmd_exec(args):
-    specs = [parse_fd_spec(s) for s in args.fd]
-    if not args.command:
-        raise SystemExit('exec: no command')
-    socks = [bind_socket(p, a, port) for p, a, port, _ in specs]
-    names = [n for _, _, _, n in specs]
-
+def open_notify(args):
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     path = args.notify_socket or os.path.join(os.path.dirname(os.path.abspath(args.notify_log)), 'notify.sock')
     try:
@@ -80,38 +97,78 @@ def cmd_exec(args):
         pass
     notify.bind(path)
     notify.setsockopt(socket.SOL_SOCKET, SO_PASSCRED, 1)
-    log = open(args.notify_log, 'a', buffering=1)
+    return notify, path
 
+
+def spawn(args, socks, names, notify_path):
+    """Forks; the child execs args.command with socks at fds 3.. and the LISTEN_* variables."""
     pid = os.fork()
-    if pid == 0:
-        try:
-            # Move the sockets out of the way first, so that dup2() onto 3.. never clobbers one
-            # that is still to be moved. Everything else is close-on-exec (Python's default).
-            tmp = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 100) for s in socks]
-            for i, fd in enumerate(tmp):
-                os.dup2(fd, 3 + i, inheritable=True)
-            for fd in tmp:
-                os.close(fd)
-            env = dict(os.environ)
-            me = str(os.getpid())
-            env['LISTEN_FDS'] = str(len(socks))
-            env['LISTEN_PID'] = me
-            if args.no_names:
-                env.pop('LISTEN_FDNAMES', None)
-            else:
-                env['LISTEN_FDNAMES'] = ':'.join(names)
-            env['NOTIFY_SOCKET'] = path
-            if args.watchdog_usec:
-                env['WATCHDOG_USEC'] = str(args.watchdog_usec)
-                env['WATCHDOG_PID'] = me
-            os.execvpe(args.command[0], args.command, env)
-        except BaseException as e:  # noqa: BLE001 - report anything, then die without cleanup
-            print(f'harness child: {e}', file=sys.stderr)
-            os._exit(127)
+    if pid != 0:
+        return pid
+    try:
+        # Move the sockets out of the way first, so that dup2() onto 3.. never clobbers one
+        # that is still to be moved. Everything else is close-on-exec (Python's default).
+        tmp = [fcntl.fcntl(s.fileno(), fcntl.F_DUPFD_CLOEXEC, 100) for s in socks]
+        for i, fd in enumerate(tmp):
+            os.dup2(fd, 3 + i, inheritable=True)
+        for fd in tmp:
+            os.close(fd)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        env = dict(os.environ)
+        me = str(os.getpid())
+        env['LISTEN_FDS'] = str(len(socks))
+        env['LISTEN_PID'] = me
+        if args.no_names:
+            env.pop('LISTEN_FDNAMES', None)
+        else:
+            env['LISTEN_FDNAMES'] = ':'.join(names)
+        env['NOTIFY_SOCKET'] = notify_path
+        if args.watchdog_usec:
+            env['WATCHDOG_USEC'] = str(args.watchdog_usec)
+            env['WATCHDOG_PID'] = me
+        os.execvpe(args.command[0], args.command, env)
+    except BaseException as e:  # noqa: BLE001 - report anything, then die without cleanup
+        print(f'harness child: {e}', file=sys.stderr)
+    os._exit(127)
 
-    print(f'PID {pid}', flush=True)
+
+def drain_notify(notify, log, timeout, on_message=None):
+    """Appends every pending notify message to log as '<pid> LINE'; waits up to timeout for the first."""
+    r, _, _ = select.select([notify], [], [], timeout)
+    while r:
+        data, anc, _flags, _addr = notify.recvmsg(4096, socket.CMSG_SPACE(12))
+        sender = '?'
+        for level, kind, cdata in anc:
+            if level == socket.SOL_SOCKET and kind == SCM_CREDENTIALS and len(cdata) >= 12:
+                sender = str(struct.unpack('iII', cdata[:12])[0])
+        for line in data.decode('utf-8', 'replace').splitlines():
+            if line:
+                log.write(f'{sender} {line}\n')
+                if on_message:
+                    on_message(sender, line)
+        r, _, _ = select.select([notify], [], [], 0)
+
+
+def print_fds(socks, specs):
     for i, (s, (proto, addr, port, name)) in enumerate(zip(socks, specs)):
         print(f'FD {3 + i} {proto} {addr}:{port} name={name or "-"} inode={os.fstat(s.fileno()).st_ino}', flush=True)
+
+
+def cmd_exec(args):
+    specs = [parse_fd_spec(s) for s in args.fd]
+    if not args.command:
+        raise SystemExit('exec: no command')
+    socks = [bind_socket(p, a, port) for p, a, port, _ in specs]
+    names = [n for _, _, _, n in specs]
+
+    notify, path = open_notify(args)
+    log = open(args.notify_log, 'a', buffering=1)
+
+    pid = spawn(args, socks, names, path)
+    print(f'PID {pid}', flush=True)
+    print_fds(socks, specs)
+    for s in socks:
         s.close()  # only the daemon holds them now
 
     def forward(signum, _frame):
@@ -123,23 +180,10 @@ def cmd_exec(args):
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
 
-    def drain(timeout):
-        r, _, _ = select.select([notify], [], [], timeout)
-        while r:
-            data, anc, _flags, _addr = notify.recvmsg(4096, socket.CMSG_SPACE(12))
-            sender = '?'
-            for level, kind, cdata in anc:
-                if level == socket.SOL_SOCKET and kind == SCM_CREDENTIALS and len(cdata) >= 12:
-                    sender = str(struct.unpack('iII', cdata[:12])[0])
-            for line in data.decode('utf-8', 'replace').splitlines():
-                if line:
-                    log.write(f'{sender} {line}\n')
-            r, _, _ = select.select([notify], [], [], 0)
-
     status = None
     while status is None:
         try:
-            drain(0.1)
+            drain_notify(notify, log, 0.1)
         except InterruptedError:
             pass
         try:
@@ -148,13 +192,118 @@ def cmd_exec(args):
             break
         if done:
             status = st
-    drain(0)
+    drain_notify(notify, log, 0)
     code = os.waitstatus_to_exitcode(status) if status is not None else 1
     log.write(f'- EXIT {code}\n')
     log.close()
     notify.close()
     os.unlink(path)
     sys.exit(code if code >= 0 else 128 - code)
+
+
+def cmd_activate(args):
+    specs = [parse_fd_spec(s) for s in args.fd]
+    if not args.command:
+        raise SystemExit('activate: no command')
+    if not specs:
+        raise SystemExit('activate: no --fd')
+    socks = [bind_socket(p, a, port) for p, a, port, _ in specs]
+    names = [n for _, _, _, n in specs]
+    notify, path = open_notify(args)
+    log = open(args.notify_log, 'a', buffering=1)
+    events = open(args.events, 'a', buffering=1) if args.events else None
+
+    def event(text):
+        if events:
+            events.write(f'{time.monotonic_ns()} {text}\n')
+            events.flush()
+
+    # Signals wake the select() below through a pipe; the handlers only note them.
+    wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda signum, _f: stop.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _f: stop.append(signum))
+    signal.signal(signal.SIGCHLD, lambda _s, _f: None)
+
+    print_fds(socks, specs)
+    child = None
+    starts = 0
+    last_code = 0
+
+    def on_message(sender, line):
+        if line == 'READY=1' and child is not None and sender == str(child):
+            event(f'READY {sender}')
+
+    def reap(flags):
+        nonlocal child, last_code
+        try:
+            done, st = os.waitpid(child, flags)
+        except ChildProcessError:
+            done, st = child, 0
+        if not done:
+            return False
+        drain_notify(notify, log, 0, on_message)
+        last_code = os.waitstatus_to_exitcode(st)
+        event(f'EXIT {child} {last_code}')
+        log.write(f'- EXIT {last_code}\n')
+        child = None
+        return True
+
+    while True:
+        if stop:
+            break
+        if child is not None and reap(os.WNOHANG) and args.max_starts and starts >= args.max_starts:
+            break
+        watch = [notify, wake_r] + (socks if child is None else [])
+        try:
+            ready, _, _ = select.select(watch, [], [], 1.0)
+        except InterruptedError:
+            continue
+        if wake_r in ready:
+            try:
+                while os.read(wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
+        if notify in ready:
+            drain_notify(notify, log, 0, on_message)
+        if child is None and not stop:
+            hit = [i for i, s in enumerate(socks) if s in ready]
+            if hit:
+                event(f'TRIGGER {hit[0]} {names[hit[0]] or "-"}')
+                event_ns = time.monotonic_ns()
+                child = spawn(args, socks, names, path)
+                starts += 1
+                if events:
+                    events.write(f'{event_ns} START {child}\n')
+                    events.flush()
+                print(f'PID {child}', flush=True)
+
+    if child is not None:
+        try:
+            os.kill(child, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        deadline = time.monotonic() + 10
+        while child is not None and time.monotonic() < deadline:
+            if not reap(os.WNOHANG):
+                time.sleep(0.05)
+        if child is not None:
+            try:
+                os.kill(child, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            reap(0)
+    drain_notify(notify, log, 0, on_message)
+    log.close()
+    if events:
+        events.close()
+    notify.close()
+    os.unlink(path)
+    for s in socks:
+        s.close()
+    return last_code if last_code >= 0 else 128 - last_code
 
 
 def cmd_sockets(args):
@@ -260,6 +409,15 @@ def main():
     e.add_argument('--watchdog-usec', type=int, default=0)
     e.add_argument('--no-names', action='store_true', help='do not set LISTEN_FDNAMES')
     e.add_argument('command', nargs=argparse.REMAINDER)
+    a = sub.add_parser('activate')
+    a.add_argument('--fd', action='append', default=[], help='udp|tcp:ADDR:PORT:NAME, in fd order')
+    a.add_argument('--notify-log', required=True)
+    a.add_argument('--notify-socket', help='path of the notify socket (default: next to the log)')
+    a.add_argument('--events', help='append START/EXIT/... lines with time.monotonic_ns() stamps here')
+    a.add_argument('--max-starts', type=int, default=0, help='exit after the Nth child ends (0: no limit)')
+    a.add_argument('--watchdog-usec', type=int, default=0)
+    a.add_argument('--no-names', action='store_true', help='do not set LISTEN_FDNAMES')
+    a.add_argument('command', nargs=argparse.REMAINDER)
     k = sub.add_parser('sockets')
     k.add_argument('pid', type=int)
     d = sub.add_parser('dhcp')
@@ -274,6 +432,10 @@ def main():
         if args.command and args.command[0] == '--':
             args.command = args.command[1:]
         return cmd_exec(args)
+    if args.cmd == 'activate':
+        if args.command and args.command[0] == '--':
+            args.command = args.command[1:]
+        return cmd_activate(args)
     if args.cmd == 'sockets':
         return cmd_sockets(args)
     return cmd_dhcp(args)
