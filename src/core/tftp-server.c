@@ -8,6 +8,7 @@
 #include <net/if.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -20,10 +21,18 @@
  *   ingress interface are known. Refusals (not found, busy, WRQ, bad mode) are answered from the
  *   listen socket with that local address as source: no socket churn when iPXE probes
  *   autoexec.ipxe on every boot.
- * - Each transfer has its own UDP socket bound to <local address>:0 (the server TID). It is
- *   deliberately NOT connect()ed: the kernel would silently drop datagrams from any other source
- *   port, and RFC 1350 §4 asks us to answer those with ERROR 5 while the transfer goes on.
- *   Replies carry the peer address explicitly (sendmmsg with msg_name).
+ * - Each transfer has its own UDP port on <local address> (the server TID), held by two sockets
+ *   in one SO_REUSEPORT group: one connect()ed to the client, which carries the transfer (no
+ *   route lookup and no address copy per packet: sendmsg/recv without names), and one left
+ *   unconnected, which the kernel hands only the datagrams from other sources; those are answered
+ *   with ERROR 5 while the transfer goes on (RFC 1350 §4). Should the second socket not be
+ *   possible (fd limit), the transfer runs on one unconnected socket and checks sources itself.
+ * - Transfer sockets sit in an epoll set of the server's own, which is one sd-event source: one
+ *   dispatch serves every transfer that has an ACK waiting, instead of one event-loop iteration
+ *   (GLib and sd-event) per socket. A transfer that ends during a batch is only unlinked and
+ *   marked dead; it is freed after the batch (server_reap), so later events in it are skipped.
+ * - The retransmit timer is not re-armed per packet: an ACK only moves t->deadline_usec, and a
+ *   timer that fires before it is pushed to it (at most once per RTO, not once per block).
  * - Blocks are indexed with a 64-bit counter starting at 1; the 16-bit wire number is its low
  *   half, so block numbers roll over 65535 -> 0 like tftpd-hpa and atftpd do.
  * - The payload lives in the GBytes handed out by open_file; DATA packets are a 4-byte header on
@@ -46,7 +55,12 @@
 #define PROGRESS_STEP (64U * 1024U)
 #define SEND_BATCH    32U
 /* Packets handled per wakeup on one socket before yielding to other sources. */
-#define RECV_BUDGET       64
+#define RECV_BUDGET 64
+/* Ready transfer sockets taken per epoll_wait, and rounds per dispatch. */
+#define EPOLL_BATCH  64
+#define EPOLL_ROUNDS 4
+/* Tag in the low bit of epoll data: the transfer's unconnected (foreign TID) socket. */
+#define EP_TAG_TID        1U
 #define RX_BUFFER_SIZE    4096
 #define OACK_BUFFER_SIZE  128
 #define ERROR_BUFFER_SIZE 512
@@ -65,6 +79,11 @@ struct TftpServer {
 
         /* peer key (address << 16 | port) -> TftpTransfer, owned */
         GHashTable *transfers;
+        /* ended transfers, freed by server_reap() once no event batch can refer to them */
+        GPtrArray *dead;
+
+        int epfd; /* every transfer socket */
+        sd_event_source *ep_io;
 
         uint8_t rx[RX_BUFFER_SIZE];
 };
@@ -75,8 +94,12 @@ struct TftpTransfer {
 
         struct sockaddr_in peer;
         int fd;
-        sd_event_source *io;
+        bool connected; /* fd is connect()ed to peer; tid_fd catches other sources */
+        int tid_fd;     /* -1 when not connected */
+        bool dead;      /* ended, waiting for server_reap() */
         sd_event_source *timer;
+        uint64_t deadline_usec; /* retransmit when no progress by then */
+        uint64_t timer_usec;    /* when the timer source is set to fire; 0: disabled */
 
         char filename[TFTP_MAX_FILENAME + 1];
         void *file_tag;
@@ -133,9 +156,9 @@ static uint64_t transfer_bytes_acked(const TftpTransfer *t) {
 static void transfer_free(TftpTransfer *t) {
         if (!t)
                 return;
-        t->io = sd_event_source_disable_unref(t->io);
         t->timer = sd_event_source_disable_unref(t->timer);
         t->fd = px_safe_close(t->fd);
+        t->tid_fd = px_safe_close(t->tid_fd);
         g_clear_pointer(&t->data, g_bytes_unref);
         g_free(t);
 }
@@ -163,7 +186,11 @@ static void transfer_send_error(TftpTransfer *t, const struct sockaddr_in *to, u
         n = tftp_build_error(buf, sizeof(buf), code, msg);
         if (n < 0)
                 return;
-        (void) sendto(t->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *) to, sizeof(*to));
+        if (t->connected && same_peer(to, &t->peer))
+                (void) send(t->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        else
+                (void) sendto(t->connected ? t->tid_fd : t->fd, buf, (size_t) n, MSG_DONTWAIT | MSG_NOSIGNAL,
+                              (const struct sockaddr *) to, sizeof(*to));
 }
 
 /* Ends the transfer: reports it and frees it. The transfer must not be touched afterwards. */
@@ -186,7 +213,15 @@ static void transfer_finish(TftpTransfer *t, TftpEventKind kind, const char *err
         }
 
         transfer_emit(t, kind, error);
-        g_hash_table_remove(s->transfers, &t->key);
+        (void) g_hash_table_steal(s->transfers, &t->key);
+        t->dead = true;
+        (void) sd_event_source_set_enabled(t->timer, SD_EVENT_OFF);
+        g_ptr_array_add(s->dead, t);
+}
+
+static void server_reap(TftpServer *s) {
+        if (s->dead->len > 0)
+                g_ptr_array_set_size(s->dead, 0); /* frees them */
 }
 
 static void transfer_fail(TftpTransfer *t, const char *error) {
@@ -195,13 +230,12 @@ static void transfer_fail(TftpTransfer *t, const char *error) {
 }
 
 static int transfer_set_want_write(TftpTransfer *t, bool b) {
-        int r;
+        struct epoll_event ev = {.events = b ? (EPOLLIN | EPOLLOUT) : EPOLLIN, .data.ptr = t};
 
         if (t->want_write == b)
                 return 0;
-        r = sd_event_source_set_io_events(t->io, b ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
-        if (r < 0)
-                return r;
+        if (epoll_ctl(t->server->epfd, EPOLL_CTL_MOD, t->fd, &ev) < 0)
+                return -errno;
         t->want_write = b;
         return 0;
 }
@@ -231,15 +265,19 @@ static int transfer_send_pending(TftpTransfer *t) {
                         msgs[n] = (struct mmsghdr){
                                 .msg_hdr =
                                         {
-                                                .msg_name = &t->peer,
-                                                .msg_namelen = sizeof(t->peer),
+                                                .msg_name = t->connected ? NULL : &t->peer,
+                                                .msg_namelen = t->connected ? 0 : sizeof(t->peer),
                                                 .msg_iov = iov[n],
                                                 .msg_iovlen = len > 0 ? 2 : 1,
                                         },
                         };
                 }
 
-                k = sendmmsg(t->fd, msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+                /* Lock step sends one block per ACK: plain sendmsg is the cheaper call for that. */
+                if (n == 1)
+                        k = sendmsg(t->fd, &msgs[0].msg_hdr, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 ? -1 : 1;
+                else
+                        k = sendmmsg(t->fd, msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -268,8 +306,8 @@ static int transfer_send_block(TftpTransfer *t, uint64_t idx) {
                 },
         };
         struct msghdr mh = {
-                .msg_name = &t->peer,
-                .msg_namelen = sizeof(t->peer),
+                .msg_name = t->connected ? NULL : &t->peer,
+                .msg_namelen = t->connected ? 0 : sizeof(t->peer),
                 .msg_iov = iov,
                 .msg_iovlen = iov[1].iov_len > 0 ? 2 : 1,
         };
@@ -283,18 +321,32 @@ static int transfer_send_block(TftpTransfer *t, uint64_t idx) {
         return 0;
 }
 
+static int transfer_set_timer(TftpTransfer *t, uint64_t usec) {
+        int r;
+
+        r = sd_event_source_set_time(t->timer, usec);
+        if (r < 0)
+                return r;
+        r = sd_event_source_set_enabled(t->timer, SD_EVENT_ONESHOT);
+        if (r < 0)
+                return r;
+        t->timer_usec = usec;
+        return 0;
+}
+
 static int transfer_arm_timer(TftpTransfer *t, bool retransmit) {
         uint64_t now = 0;
-        int r;
 
         (void) sd_event_now(t->server->event, CLOCK_MONOTONIC, &now);
         t->sent_at_usec = now;
         t->sample_valid = !retransmit;
+        t->deadline_usec = now + t->rto_usec;
 
-        r = sd_event_source_set_time_relative(t->timer, t->rto_usec);
-        if (r < 0)
-                return r;
-        return sd_event_source_set_enabled(t->timer, SD_EVENT_ONESHOT);
+        /* A timer set for later than the new deadline (the RTO shrank), or none, is set now; one
+         * set for earlier is left alone and moves itself on when it fires. */
+        if (t->timer_usec == 0 || t->timer_usec > t->deadline_usec)
+                return transfer_set_timer(t, t->deadline_usec);
+        return 0;
 }
 
 /* Feeds the round trip of the window (or OACK) that was just acknowledged to the estimator. */
@@ -353,8 +405,8 @@ static int transfer_send_oack(TftpTransfer *t, bool retransmit) {
         if (r < 0)
                 return r;
 
-        if (sendto(t->fd, t->oack, t->oack_len, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *) &t->peer,
-                   sizeof(t->peer)) < 0 &&
+        if (sendto(t->fd, t->oack, t->oack_len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                   t->connected ? NULL : (const struct sockaddr *) &t->peer, t->connected ? 0 : sizeof(t->peer)) < 0 &&
             !errno_is_transient(errno))
                 return -errno;
         return 0;
@@ -457,8 +509,7 @@ static bool transfer_handle_packet(TftpTransfer *t, const uint8_t *buf, size_t l
         }
 }
 
-static int transfer_on_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        TftpTransfer *t = userdata;
+static int transfer_on_io(int fd, uint32_t revents, TftpTransfer *t) {
         TftpServer *s = t->server;
         int r;
 
@@ -478,7 +529,16 @@ static int transfer_on_io(sd_event_source *source, int fd, uint32_t revents, voi
                 socklen_t fromlen = sizeof(from);
                 ssize_t n;
 
-                n = recvfrom(fd, s->rx, sizeof(s->rx), MSG_DONTWAIT, (struct sockaddr *) &from, &fromlen);
+                if (t->connected) {
+                        /* Only the peer's datagrams reach a connected socket. */
+                        n = recv(fd, s->rx, sizeof(s->rx), MSG_DONTWAIT);
+                        if (n >= 0) {
+                                if (transfer_handle_packet(t, s->rx, (size_t) n))
+                                        return 0;
+                                continue;
+                        }
+                } else
+                        n = recvfrom(fd, s->rx, sizeof(s->rx), MSG_DONTWAIT, (struct sockaddr *) &from, &fromlen);
                 if (n < 0) {
                         if (errno == EAGAIN || errno == EINTR)
                                 return 0;
@@ -505,9 +565,29 @@ static int transfer_on_io(sd_event_source *source, int fd, uint32_t revents, voi
         return 0;
 }
 
+static void transfer_timer(TftpTransfer *t, uint64_t usec);
+
 static int transfer_on_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         TftpTransfer *t = userdata;
+        TftpServer *s = t->server;
+
+        if (!t->dead)
+                transfer_timer(t, usec);
+        server_reap(s);
+        return 0;
+}
+
+static void transfer_timer(TftpTransfer *t, uint64_t usec) {
         int r;
+
+        t->timer_usec = 0;
+        if (usec < t->deadline_usec) {
+                /* Progress since the timer was set: it moves to the current deadline. */
+                r = transfer_set_timer(t, t->deadline_usec);
+                if (r < 0)
+                        transfer_fail(t, "timer failed");
+                return;
+        }
 
         if (t->rto_usec < t->timeout_usec) {
                 /* Early timeout from the adaptive timer: back off, don't count it, and probe with the
@@ -522,12 +602,12 @@ static int transfer_on_timer(sd_event_source *source, uint64_t usec, void *userd
                                 r = transfer_send_block(t, MAX(t->next_send - 1, t->acked + 1));
                         if (r < 0)
                                 transfer_fail(t, "send failed");
-                        return 0;
+                        return;
                 }
         } else {
                 if (t->retries >= t->server->cfg.max_retries) {
                         transfer_fail(t, "timeout");
-                        return 0;
+                        return;
                 }
                 t->retries++;
         }
@@ -538,7 +618,6 @@ static int transfer_on_timer(sd_event_source *source, uint64_t usec, void *userd
                 r = transfer_start_window(t, true);
         if (r < 0)
                 transfer_fail(t, "send failed");
-        return 0;
 }
 
 /* The largest blksize whose datagrams fit the MTU of the interface the request came in on. */
@@ -601,27 +680,136 @@ static void server_send_error(TftpServer *s, const struct sockaddr_in *peer, str
         (void) sendmsg(s->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-static int transfer_open_socket(struct in_addr local) {
+/* A UDP socket bound to local:0, or to the wildcard when local cannot be bound (a request sent to
+ * a broadcast address: routing picks the source then). With reuseport, the port can be shared. */
+static int transfer_open_socket(struct in_addr local, bool reuseport) {
         _cleanup_close_ int fd = -1;
         struct sockaddr_in sa = {
                 .sin_family = AF_INET,
                 .sin_addr = local,
         };
+        int one = 1;
 
         fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0)
+                return -errno;
+        if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
                 return -errno;
 
         if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
                 if (errno != EADDRNOTAVAIL || local.s_addr == INADDR_ANY)
                         return -errno;
-                /* The request reached an address we cannot bind (e.g. a broadcast): let routing pick. */
                 sa.sin_addr.s_addr = INADDR_ANY;
                 if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
                         return -errno;
         }
 
         return px_steal_fd(&fd);
+}
+
+/* The connected half of the pair: same address and port as tid_fd, connect()ed to the peer. The
+ * kernel prefers a connected socket for its peer's datagrams over the unconnected one of the
+ * same SO_REUSEPORT group, and gives that one the rest. */
+static int transfer_open_connected(int tid_fd, const struct sockaddr_in *peer) {
+        _cleanup_close_ int fd = -1;
+        struct sockaddr_in sa;
+        socklen_t salen = sizeof(sa);
+        int one = 1;
+
+        if (getsockname(tid_fd, (struct sockaddr *) &sa, &salen) < 0)
+                return -errno;
+        fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+                return -errno;
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0)
+                return -errno;
+        if (connect(fd, (const struct sockaddr *) peer, sizeof(*peer)) < 0)
+                return -errno;
+        return px_steal_fd(&fd);
+}
+
+/* Datagrams to the transfer's port from anyone but the peer: ERROR 5 (RFC 1350 §4). */
+static int transfer_on_tid_io(int fd, TftpTransfer *t) {
+        TftpServer *s = t->server;
+
+        for (int i = 0; i < RECV_BUDGET; i++) {
+                struct sockaddr_in from = {};
+                socklen_t fromlen = sizeof(from);
+                ssize_t n;
+
+                n = recvfrom(fd, s->rx, sizeof(s->rx), MSG_DONTWAIT, (struct sockaddr *) &from, &fromlen);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return 0; /* EAGAIN, or ICMP noise */
+                }
+                if (fromlen < sizeof(from) || from.sin_family != AF_INET)
+                        continue;
+                if (same_peer(&from, &t->peer)) {
+                        /* Queued here before the connected socket existed. */
+                        if (transfer_handle_packet(t, s->rx, (size_t) n))
+                                return 0;
+                        continue;
+                }
+                if (tftp_opcode(s->rx, (size_t) n) != TFTP_OP_ERROR && from.sin_port != 0)
+                        transfer_send_error(t, &from, TFTP_ERR_UNKNOWN_TID, "Unknown transfer ID");
+        }
+        return 0;
+}
+
+static int transfer_open_sockets(TftpTransfer *t, struct in_addr local) {
+        _cleanup_close_ int tid_fd = -1;
+        int r;
+
+        tid_fd = transfer_open_socket(local, true);
+        if (tid_fd >= 0) {
+                r = transfer_open_connected(tid_fd, &t->peer);
+                if (r >= 0) {
+                        t->fd = r;
+                        t->tid_fd = px_steal_fd(&tid_fd);
+                        t->connected = true;
+                        return 0;
+                }
+        }
+
+        /* Fallback: one unconnected socket that checks the source of every datagram itself. */
+        tid_fd = px_safe_close(tid_fd);
+        r = transfer_open_socket(local, false);
+        if (r < 0)
+                return r;
+        t->fd = r;
+        return 0;
+}
+
+/* Every transfer socket with something to read (or room to write) in one go. */
+static int server_on_transfers(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        TftpServer *s = userdata;
+
+        for (int round = 0; round < EPOLL_ROUNDS; round++) {
+                struct epoll_event evs[EPOLL_BATCH];
+                int n;
+
+                n = epoll_wait(s->epfd, evs, EPOLL_BATCH, 0);
+                if (n <= 0)
+                        break;
+                for (int i = 0; i < n; i++) {
+                        uintptr_t v = (uintptr_t) evs[i].data.u64;
+                        TftpTransfer *t = (TftpTransfer *) (v & ~(uintptr_t) EP_TAG_TID);
+
+                        if (t->dead)
+                                continue;
+                        if (v & EP_TAG_TID)
+                                (void) transfer_on_tid_io(t->tid_fd, t);
+                        else
+                                (void) transfer_on_io(t->fd, evs[i].events, t);
+                }
+                server_reap(s);
+                if (n < EPOLL_BATCH)
+                        break;
+        }
+        return 0;
 }
 
 static int transfer_new(TftpServer *s, const TftpRequest *req, const struct sockaddr_in *peer, struct in_addr local,
@@ -635,6 +823,7 @@ static int transfer_new(TftpServer *s, const TftpRequest *req, const struct sock
         t = g_new0(TftpTransfer, 1);
         t->server = s;
         t->fd = -1;
+        t->tid_fd = -1;
         t->peer = *peer;
         t->key = peer_key(peer);
         g_strlcpy(t->filename, req->filename, sizeof(t->filename));
@@ -678,20 +867,25 @@ static int transfer_new(TftpServer *s, const TftpRequest *req, const struct sock
                 t->oack_pending = true;
         }
 
-        r = transfer_open_socket(local);
+        r = transfer_open_sockets(t, local);
         if (r < 0)
                 goto fail;
-        t->fd = r;
 
         /* Room for a full window in the send queue (the kernel caps this at wmem_max). */
         sndbuf = (int) MIN((uint64_t) (t->blksize + 64) * t->windowsize * 2, 4U * 1024U * 1024U);
         if (sndbuf > 65536)
                 (void) setsockopt(t->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 
-        r = sd_event_add_io(s->event, &t->io, t->fd, EPOLLIN, transfer_on_io, t);
-        if (r < 0)
+        if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, t->fd, &(struct epoll_event){.events = EPOLLIN, .data.ptr = t}) < 0) {
+                r = -errno;
                 goto fail;
-        (void) sd_event_source_set_description(t->io, "tftp-transfer");
+        }
+        if (t->tid_fd >= 0 &&
+            epoll_ctl(s->epfd, EPOLL_CTL_ADD, t->tid_fd,
+                      &(struct epoll_event){.events = EPOLLIN, .data.u64 = (uintptr_t) t | EP_TAG_TID}) < 0) {
+                r = -errno;
+                goto fail;
+        }
 
         r = sd_event_add_time_relative(s->event, &t->timer, CLOCK_MONOTONIC, t->timeout_usec, 1000, transfer_on_timer,
                                        t);
@@ -844,6 +1038,7 @@ static int server_on_io(sd_event_source *source, int fd, uint32_t revents, void 
                         }
 
                 server_handle_packet(s, s->rx, (size_t) n, &peer, local, ifindex);
+                server_reap(s);
         }
 
         return 0;
@@ -876,6 +1071,7 @@ int tftp_server_new(sd_event *event, int listen_fd, const TftpServerConfig *cfg,
         s = g_new0(TftpServer, 1);
         s->event = sd_event_ref(event);
         s->fd = -1;
+        s->epfd = -1;
         s->ops = *ops;
         s->userdata = userdata;
         if (cfg)
@@ -893,6 +1089,20 @@ int tftp_server_new(sd_event *event, int listen_fd, const TftpServerConfig *cfg,
         if (s->cfg.max_retries == 0)
                 s->cfg.max_retries = DEFAULT_MAX_RETRIES;
         s->transfers = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) transfer_free);
+        s->dead = g_ptr_array_new_with_free_func((GDestroyNotify) transfer_free);
+
+        s->epfd = epoll_create1(EPOLL_CLOEXEC);
+        if (s->epfd < 0) {
+                r = -errno;
+                tftp_server_free(s);
+                return r;
+        }
+        r = sd_event_add_io(event, &s->ep_io, s->epfd, EPOLLIN, server_on_transfers, s);
+        if (r < 0) {
+                tftp_server_free(s);
+                return r;
+        }
+        (void) sd_event_source_set_description(s->ep_io, "tftp-transfers");
 
         r = sd_event_add_io(event, &s->io, listen_fd, EPOLLIN, server_on_io, s);
         if (r < 0) {
@@ -923,6 +1133,11 @@ TftpServer *tftp_server_free(TftpServer *s) {
                 }
                 g_hash_table_destroy(s->transfers);
         }
+        if (s->dead)
+                g_ptr_array_free(s->dead, TRUE);
+
+        s->ep_io = sd_event_source_disable_unref(s->ep_io);
+        s->epfd = px_safe_close(s->epfd);
 
         s->io = sd_event_source_disable_unref(s->io);
         s->fd = px_safe_close(s->fd);

@@ -77,6 +77,11 @@ GSource *px_event_glue_attach(sd_event *event, GMainContext *context, GMainLoop 
         s->loop = loop ? g_main_loop_ref(loop) : NULL;
         s->fd_tag = g_source_add_unix_fd(source, sd_event_get_fd(event), G_IO_IN | G_IO_HUP | G_IO_ERR);
         g_source_set_name(source, "sd-event");
+        /* A non-recursive source has its fd removed from the poll set and re-added around every
+         * dispatch, which wakes the context once more each time (an eventfd write and a spurious
+         * loop iteration per TFTP block). Recursion is harmless: sd-event refuses to nest, so a
+         * nested prepare/check sees RUNNING and returns FALSE. */
+        g_source_set_can_recurse(source, TRUE);
         g_source_attach(source, context);
         return source; /* the caller's reference */
 }

@@ -8,8 +8,10 @@
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <systemd/sd-event.h>
+#include <unistd.h>
 
 #include "px-macro.h"
 #include "tftp-server.h"
@@ -639,6 +641,54 @@ static void test_wrong_tid(Fixture *f, gconstpointer data) {
         expect_nothing(f, other, 20);
 }
 
+/* With room for one more fd only, a transfer cannot have its connected socket and the
+ * unconnected one beside it: it runs on one unconnected socket, and still answers a foreign
+ * source with ERROR 5 while the transfer goes on. */
+static void test_one_fd_fallback(Fixture *f, gconstpointer data) {
+        _cleanup_close_ int other = open_client_socket();
+        sd_event_source *warm = NULL;
+        struct rlimit saved, tight;
+        uint8_t buf[1024];
+        struct sockaddr_in from;
+        uint16_t tid;
+        ssize_t n;
+        int lowest;
+
+        g_bytes_unref(add_file(f, "f", 2000));
+        /* sd-event opens its CLOCK_MONOTONIC timerfd with the first such timer: before the limit */
+        g_assert_cmpint(sd_event_add_time_relative(f->event, &warm, CLOCK_MONOTONIC, UINT64_C(3600) * G_USEC_PER_SEC, 0,
+                                                   NULL, NULL),
+                        >=, 0);
+        g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+        lowest = dup(0);
+        g_assert_cmpint(lowest, >=, 0);
+        close(lowest);
+        tight = (struct rlimit){.rlim_cur = (rlim_t) lowest + 1, .rlim_max = saved.rlim_max};
+        g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &tight), ==, 0);
+
+        send_request(f, f->client, TFTP_OP_RRQ, "f", "octet", NULL);
+        n = pump_recv(f, f->client, buf, sizeof(buf), &from, 2000);
+        g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &saved), ==, 0);
+        g_assert_cmpint(n, ==, 4 + 512);
+        tid = ntohs(from.sin_port);
+
+        send_ack(other, tid, 1);
+        g_assert_cmpuint(expect_error(f, other, TFTP_ERR_UNKNOWN_TID), ==, tid);
+        g_assert_cmpuint(tftp_server_active_transfers(f->server), ==, 1);
+
+        for (uint16_t blk = 1;; blk++) {
+                send_ack(f->client, tid, blk);
+                if (blk == 4)
+                        break;
+                n = pump_recv(f, f->client, buf, sizeof(buf), &from, 2000);
+                g_assert_cmpint(n, >=, 4);
+                g_assert_cmpuint(px_read_be16(buf + 2), ==, blk + 1);
+        }
+        pump_until_idle(f, 1000);
+        g_assert_true(has_event(f, TFTP_EVENT_DONE));
+        sd_event_source_disable_unref(warm);
+}
+
 static void test_duplicate_rrq(Fixture *f, gconstpointer data) {
         uint8_t buf[1024];
         ssize_t n;
@@ -798,6 +848,7 @@ int main(int argc, char **argv) {
         ADD("/tftp-server/tsize-probe-abort", test_tsize_probe_abort, NULL);
         ADD("/tftp-server/refusals", test_refusals, NULL);
         ADD("/tftp-server/wrong-tid", test_wrong_tid, NULL);
+        ADD("/tftp-server/one-fd-fallback", test_one_fd_fallback, NULL);
         ADD("/tftp-server/duplicate-rrq", test_duplicate_rrq, NULL);
         ADD("/tftp-server/timeout", test_timeout, &cfg_timeout);
         ADD("/tftp-server/max-transfers", test_max_transfers, &cfg_two);
