@@ -18,7 +18,7 @@
 /* Design notes
  *
  * - One listen socket (the passed fd) with IP_PKTINFO, so each request's local address and
- *   ingress interface are known. Refusals (not found, busy, WRQ, bad mode) are answered from the
+ *   ingress interface are known. Refusals (not found, WRQ, bad mode) are answered from the
  *   listen socket with that local address as source: no socket churn when iPXE probes
  *   autoexec.ipxe on every boot.
  * - Each transfer has its own UDP port on <local address> (the server TID), held by two sockets
@@ -935,9 +935,11 @@ static void server_handle_request(TftpServer *s, const uint8_t *buf, size_t len,
         if (g_hash_table_contains(s->transfers, &key))
                 return;
 
+        /* No "busy" ERROR: PXE ROMs give up the boot on any TFTP error, but they retransmit an
+         * unanswered RRQ, and by then a slot has usually come free. Silence also gives a flood
+         * nothing to reflect. */
         if (g_hash_table_size(s->transfers) >= s->cfg.max_transfers) {
-                s->stats.refused++;
-                server_send_error(s, peer, local, TFTP_ERR_UNDEFINED, "server busy");
+                s->stats.over_limit++;
                 return;
         }
 

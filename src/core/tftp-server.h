@@ -48,8 +48,9 @@ typedef struct TftpServerConfig {
 
 typedef struct TftpServerStats {
         uint64_t requests;
-        uint64_t malformed; /* dropped or refused malformed packets */
-        uint64_t refused;   /* not found / access / busy */
+        uint64_t malformed;  /* dropped or refused malformed packets */
+        uint64_t refused;    /* not found / access / bad mode */
+        uint64_t over_limit; /* RRQs dropped unanswered while max_transfers ran */
         uint64_t completed;
         uint64_t failed;
         uint64_t bytes_sent;
