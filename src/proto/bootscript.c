@@ -3,8 +3,16 @@
 
 #include <string.h>
 
+static bool word_is_ipxe_terminator(const char *w) {
+        return w[0] == '#' || g_str_equal(w, "||") || g_str_equal(w, "&&") || g_str_equal(w, ";");
+}
+
+static bool is_control(char c) {
+        return (unsigned char) c < 0x20 || c == 0x7f;
+}
+
 bool px_bootscript_url_is_safe(const char *url) {
-        if (!url || !*url || url[0] == '#' || strstr(url, "${"))
+        if (!url || !*url || word_is_ipxe_terminator(url) || strstr(url, "${"))
                 return false;
         for (const char *p = url; *p; p++)
                 if ((unsigned char) *p <= 0x20 || *p == 0x7f || *p == ',')
@@ -12,8 +20,29 @@ bool px_bootscript_url_is_safe(const char *url) {
         return true;
 }
 
-static bool word_is_ipxe_terminator(const char *w) {
-        return w[0] == '#' || g_str_equal(w, "||") || g_str_equal(w, "&&") || g_str_equal(w, ";");
+bool px_bootscript_cmdline_is_safe(const char *cmdline, bool ipxe) {
+        if (!cmdline)
+                return true;
+        for (const char *p = cmdline; *p; p++)
+                if (is_control(*p))
+                        return false;
+        if (!ipxe)
+                return true;
+        if (strstr(cmdline, "${"))
+                return false;
+        g_auto(GStrv) words = g_strsplit(cmdline, " ", -1);
+        for (char **w = words; *w; w++)
+                if (**w && word_is_ipxe_terminator(*w))
+                        return false;
+        return true;
+}
+
+/* Display text for PXELINUX's SAY: one line per '\n', nothing else that ends a line. */
+static bool say_text_is_safe(const char *text) {
+        for (const char *p = text; p && *p; p++)
+                if (is_control(*p) && *p != '\n' && *p != '\t')
+                        return false;
+        return true;
 }
 
 bool px_bootscript_message_is_safe(const char *message) {
@@ -21,9 +50,8 @@ bool px_bootscript_message_is_safe(const char *message) {
                 return true;
         if (strstr(message, "${"))
                 return false;
-        for (const char *p = message; *p; p++)
-                if (((unsigned char) *p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f)
-                        return false;
+        if (!say_text_is_safe(message))
+                return false;
         g_auto(GStrv) words = g_strsplit_set(message, " \t\n", -1);
         for (char **w = words; *w; w++)
                 if (**w && word_is_ipxe_terminator(*w))
@@ -39,9 +67,25 @@ static void append_echo_lines(GString *out, const char *text) {
                 g_string_append_printf(out, "echo %s\n", *l);
 }
 
+static bool urls_are_safe(const PxBootScript *s) {
+        if (!px_bootscript_url_is_safe(s->kernel_url))
+                return false;
+        for (const char *const *i = s->initrd_urls; i && *i; i++)
+                if (!px_bootscript_url_is_safe(*i))
+                        return false;
+        return true;
+}
+
 char *px_ipxe_script_render(const PxBootScript *s) {
-        GString *out = g_string_new("#!ipxe\n");
+        GString *out;
         unsigned n = 0;
+
+        if (!s || !urls_are_safe(s) || (s->booting_url && !px_bootscript_url_is_safe(s->booting_url)) ||
+            (s->retry_url && !px_bootscript_url_is_safe(s->retry_url)) ||
+            !px_bootscript_cmdline_is_safe(s->cmdline, true) || !px_bootscript_message_is_safe(s->message))
+                return NULL;
+
+        out = g_string_new("#!ipxe\n");
 
         if (s->message)
                 append_echo_lines(out, s->message);
@@ -85,8 +129,14 @@ static void append_say_lines(GString *out, const char *text) {
 }
 
 char *px_pxelinux_config_render(const PxBootScript *s) {
-        GString *out = g_string_new(NULL);
+        GString *out;
         bool first = true;
+
+        if (!s || !urls_are_safe(s) || !px_bootscript_cmdline_is_safe(s->cmdline, false) ||
+            !say_text_is_safe(s->message))
+                return NULL;
+
+        out = g_string_new(NULL);
 
         if (s->message)
                 append_say_lines(out, s->message);
@@ -109,7 +159,7 @@ char *px_pxelinux_config_render_local(const char *reason) {
         GString *out = g_string_new(NULL);
 
         if (reason)
-                append_say_lines(out, reason);
+                append_say_lines(out, say_text_is_safe(reason) ? reason : "pixiecore: not booting this machine");
         g_string_append(out, "DEFAULT local\nPROMPT 0\nTIMEOUT 0\nLABEL local\n  LOCALBOOT 0\n");
         return g_string_free(out, FALSE);
 }

