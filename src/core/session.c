@@ -24,8 +24,8 @@ const char *px_session_state_to_string(PxSessionState s) {
 }
 
 struct PxSessionTable {
-        GHashTable *by_mac; /* uint64 key (mac) -> PxSession, owned */
-        GQueue order;       /* sessions, oldest first */
+        GHashTable *by_mac; /* mac as a pointer-sized key -> its GList link in order */
+        GQueue order;       /* sessions (owned), least recently active first */
         GArray *observers;  /* PxSessionObserver */
         unsigned max_sessions;
         uint64_t idle_timeout_usec;
@@ -42,10 +42,35 @@ static void session_free(PxSession *s) {
         g_free(s);
 }
 
+/* Keys: the MAC packed into a pointer where it fits, else a pointer to the session's own mac. */
+#if GLIB_SIZEOF_VOID_P >= 8
+#define MAC_KEY(mac) GSIZE_TO_POINTER((gsize) px_mac_to_u64(mac))
+static guint mac_hash(gconstpointer k) {
+        guint64 v = (guint64) GPOINTER_TO_SIZE(k);
+        return (guint) (v ^ (v >> 29));
+}
+static gboolean mac_equal(gconstpointer a, gconstpointer b) {
+        return a == b;
+}
+#define LOOKUP_KEY(mac) MAC_KEY(mac)
+#define SESSION_KEY(s)  MAC_KEY((s)->mac)
+#else
+static guint mac_hash(gconstpointer k) {
+        guint64 v = px_mac_to_u64(k);
+        return (guint) (v ^ (v >> 29));
+}
+static gboolean mac_equal(gconstpointer a, gconstpointer b) {
+        return memcmp(a, b, 6) == 0;
+}
+#define LOOKUP_KEY(mac) ((gconstpointer) (mac))
+#define SESSION_KEY(s)  ((gpointer) (s)->mac)
+#endif
+
 PxSessionTable *px_session_table_new(unsigned max_sessions, uint64_t idle_timeout_usec) {
         PxSessionTable *t = g_new0(PxSessionTable, 1);
 
-        t->by_mac = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+        /* no key allocations: see MAC_KEY/SESSION_KEY above */
+        t->by_mac = g_hash_table_new(mac_hash, mac_equal);
         g_queue_init(&t->order);
         t->observers = g_array_new(FALSE, TRUE, sizeof(PxSessionObserver));
         t->max_sessions = max_sessions ? max_sessions : 1;
@@ -63,12 +88,17 @@ static void notify(PxSessionTable *t, PxSession *s, int what) {
         }
 }
 
+static GList *lookup_link(PxSessionTable *t, const uint8_t mac[6]) {
+        return g_hash_table_lookup(t->by_mac, LOOKUP_KEY(mac));
+}
+
 static void remove_session(PxSessionTable *t, PxSession *s) {
-        guint64 key = px_mac_to_u64(s->mac);
+        GList *link = lookup_link(t, s->mac);
 
         notify(t, s, 2);
-        g_queue_remove(&t->order, s);
-        g_hash_table_remove(t->by_mac, &key);
+        g_hash_table_remove(t->by_mac, SESSION_KEY(s));
+        if (link)
+                g_queue_delete_link(&t->order, link);
         session_free(s);
 }
 
@@ -89,8 +119,8 @@ void px_session_table_add_observer(PxSessionTable *t, const PxSessionObserver *o
 }
 
 PxSession *px_session_table_lookup(PxSessionTable *t, const uint8_t mac[6]) {
-        guint64 key = px_mac_to_u64(mac);
-        return g_hash_table_lookup(t->by_mac, &key);
+        GList *link = lookup_link(t, mac);
+        return link ? link->data : NULL;
 }
 
 static bool state_is_final(PxSessionState s) {
@@ -103,13 +133,14 @@ static void touch(PxSession *s) {
 }
 
 PxSession *px_session_table_ensure(PxSessionTable *t, const uint8_t mac[6], bool restart) {
-        PxSession *s = px_session_table_lookup(t, mac);
-        guint64 *key;
+        GList *link = lookup_link(t, mac);
+        PxSession *s = link ? link->data : NULL;
 
         if (s && !(restart && state_is_final(s->state))) {
-                /* keep recency order: the most recently active session is evicted last */
-                g_queue_remove(&t->order, s);
-                g_queue_push_tail(&t->order, s);
+                /* keep recency order: the most recently active session is evicted last (O(1):
+                 * the link moves, the hash table keeps pointing at it) */
+                g_queue_unlink(&t->order, link);
+                g_queue_push_tail_link(&t->order, link);
                 touch(s);
                 return s;
         }
@@ -130,10 +161,8 @@ PxSession *px_session_table_ensure(PxSessionTable *t, const uint8_t mac[6], bool
         s->state = PX_SESSION_DISCOVERED;
         s->started_usec = (uint64_t) g_get_real_time();
         touch(s);
-        key = g_new(guint64, 1);
-        *key = px_mac_to_u64(mac);
-        g_hash_table_insert(t->by_mac, key, s);
         g_queue_push_tail(&t->order, s);
+        g_hash_table_insert(t->by_mac, SESSION_KEY(s), t->order.tail);
         notify(t, s, 0);
         return s;
 }

@@ -2,11 +2,13 @@
 #include "px-log.h"
 
 #include <glib.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-journal.h>
+#include <time.h>
 
 static int max_level = LOG_INFO;
 static bool use_journal;
@@ -105,4 +107,121 @@ bool px_log_debug_enabled(void) {
 
 int px_log_get_max_level(void) {
         return max_level;
+}
+
+/* ---- rate limiting ---- */
+
+static PxLogRatelimit *ratelimits; /* limiters with a pending report; single-threaded daemon */
+static uint64_t (*clock_hook)(void);
+
+void px_log_set_clock(uint64_t (*now_usec)(void)) {
+        clock_hook = now_usec;
+}
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        if (clock_hook)
+                return clock_hook();
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000;
+}
+
+bool px_log_ratelimit_below(PxLogRatelimit *rl, uint64_t now, uint64_t *ret_suppressed) {
+        uint64_t suppressed = 0;
+
+        if (rl->burst == 0 || rl->interval_usec == 0) {
+                /* no limit configured */
+                if (ret_suppressed)
+                        *ret_suppressed = 0;
+                return true;
+        }
+        if (rl->begin_usec == 0 || now < rl->begin_usec || now - rl->begin_usec >= rl->interval_usec) {
+                /* a new window; a clock going backwards also starts one */
+                suppressed = rl->suppressed;
+                rl->suppressed = 0;
+                rl->begin_usec = now ? now : 1;
+                rl->num = 0;
+        }
+        if (ret_suppressed)
+                *ret_suppressed = suppressed;
+        if (rl->num < rl->burst) {
+                rl->num++;
+                return true;
+        }
+        rl->suppressed++;
+        return false;
+}
+
+static void emit_suppressed(const PxLogRatelimit *rl, int level, const char *phase, uint64_t n) {
+        char buf[256];
+
+        snprintf(buf, sizeof(buf),
+                 "suppressed %" PRIu64 " similar message%s (at most %u per %" PRIu64 " s are logged; -debug logs all)",
+                 n, n == 1 ? "" : "s", rl->burst, rl->interval_usec / 1000000);
+        emit(level, NULL, phase, NULL, 0, NULL, NULL, buf);
+}
+
+static void unregister(PxLogRatelimit *rl) {
+        for (PxLogRatelimit **i = &ratelimits; *i; i = &(*i)->next)
+                if (*i == rl) {
+                        *i = rl->next;
+                        break;
+                }
+        rl->next = NULL;
+        rl->registered = false;
+}
+
+int px_log_ratelimit_full(PxLogRatelimit *rl, int level, int error, const char *mac, const char *phase,
+                          const char *file, int line, const char *func, const char *format, ...) {
+        int saved = errno;
+        uint64_t suppressed;
+        char buf[2048];
+        va_list ap;
+
+        if (level > max_level)
+                goto out;
+        if (max_level < LOG_DEBUG) {
+                bool ok = px_log_ratelimit_below(rl, now_usec(), &suppressed);
+
+                if (suppressed > 0)
+                        emit_suppressed(rl, rl->level, rl->phase, suppressed);
+                if (!ok) {
+                        rl->level = level;
+                        rl->phase = phase;
+                        if (!rl->registered) {
+                                rl->next = ratelimits;
+                                ratelimits = rl;
+                                rl->registered = true;
+                        }
+                        goto out;
+                }
+                if (suppressed > 0 && rl->registered && rl->suppressed == 0)
+                        unregister(rl);
+        }
+        if (error != 0)
+                errno = error < 0 ? -error : error; /* so that %m works */
+        va_start(ap, format);
+        vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+        emit(level, mac, phase, file, line, func, NULL, buf);
+out:
+        errno = saved;
+        return error < 0 ? error : -error;
+}
+
+void px_log_ratelimit_flush(uint64_t now) {
+        PxLogRatelimit *rl, *next;
+
+        if (now == 0)
+                now = now_usec();
+        for (rl = ratelimits; rl; rl = next) {
+                next = rl->next;
+                if (rl->suppressed > 0 && now - rl->begin_usec < rl->interval_usec)
+                        continue; /* window still open: more may come, report once at its end */
+                if (rl->suppressed > 0)
+                        emit_suppressed(rl, rl->level, rl->phase, rl->suppressed);
+                rl->suppressed = 0;
+                unregister(rl);
+        }
 }
