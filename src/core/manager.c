@@ -114,8 +114,8 @@ static void tftp_event(void *userdata, const TftpEvent *ev) {
                         px_session_set_progress(s, ev->bytes_sent);
                 break;
         case TFTP_EVENT_DONE:
-                px_log_info(has_mac ? mac_str : NULL, "tftp", "sent %s to %s (%" G_GUINT64_FORMAT " bytes)",
-                            ev->filename, peer, ev->total);
+                px_log_info_ratelimited(has_mac ? mac_str : NULL, "tftp", "sent %s to %s (%" G_GUINT64_FORMAT " bytes)",
+                                        ev->filename, peer, ev->total);
                 if (s && loader && g_strcmp0(s->current_file, loader->name) == 0) {
                         px_session_set_progress(s, ev->bytes_sent);
                         px_session_set_state(s, PX_SESSION_BOOTLOADER_LOADED);
@@ -128,8 +128,8 @@ static void tftp_event(void *userdata, const TftpEvent *ev) {
                              ev->error ? ev->error : "");
                 break;
         case TFTP_EVENT_FAILED:
-                px_log_warning(has_mac ? mac_str : NULL, "tftp", "transfer of %s to %s failed: %s", ev->filename, peer,
-                               ev->error ? ev->error : "unknown error");
+                px_log_warning_ratelimited(has_mac ? mac_str : NULL, "tftp", "transfer of %s to %s failed: %s",
+                                           ev->filename, peer, ev->error ? ev->error : "unknown error");
                 if (s)
                         px_session_fail(s, ev->error ? ev->error : "TFTP transfer failed");
                 break;
@@ -154,6 +154,8 @@ static int on_expire_timer(sd_event_source *source, uint64_t usec, void *userdat
 
         px_session_table_expire(m->sessions);
         (void) sd_event_source_set_time(source, usec + EXPIRE_INTERVAL_USEC);
+        /* a time source is one-shot: it is disabled once it has fired */
+        (void) sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);
         return 0;
 }
 
