@@ -57,6 +57,9 @@ void px_config_init_defaults(PxConfig *c) {
                 .ldlinux_e64 = g_strdup(PX_SYSLINUX_MODULES_DIR "/efi64/ldlinux.e64"),
                 .max_sessions = 1024,
                 .max_tftp_transfers = 256,
+                .max_http_conns = 1024,
+                .max_http_conns_per_client = 16,
+                .http_header_timeout_usec = 10 * G_USEC_PER_SEC,
         };
         c->initrds = g_new0(char *, 1);
 }
@@ -174,46 +177,53 @@ typedef enum {
         OPT_LDLINUX_E64,
         OPT_MAX_SESSIONS,
         OPT_MAX_TFTP_TRANSFERS,
+        OPT_MAX_HTTP_CONNS,
+        OPT_MAX_HTTP_CONNS_PER_CLIENT,
+        OPT_HTTP_HEADER_TIMEOUT,
         OPT_CONFIG,
         OPT_HELP,
         OPT_VERSION,
 } OptionId;
 
-static const struct option long_options[] = {{"kernel", required_argument, NULL, OPT_KERNEL},
-                                             {"initrd", required_argument, NULL, OPT_INITRD},
-                                             {"cmdline", required_argument, NULL, OPT_CMDLINE},
-                                             {"bootmsg", required_argument, NULL, OPT_MESSAGE},
-                                             {"message", required_argument, NULL, OPT_MESSAGE},
-                                             {"api", required_argument, NULL, OPT_API},
-                                             {"api-timeout", required_argument, NULL, OPT_API_TIMEOUT},
-                                             {"api-request-timeout", required_argument, NULL, OPT_API_TIMEOUT},
-                                             {"api-cache-time", required_argument, NULL, OPT_API_CACHE},
-                                             {"state-dir", required_argument, NULL, OPT_STATE_DIR},
-                                             {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
-                                             {"debug", no_argument, NULL, OPT_DEBUG},
-                                             {"log-timestamps", no_argument, NULL, OPT_LOG_TIMESTAMPS},
-                                             {"listen-addr", required_argument, NULL, OPT_LISTEN_ADDR},
-                                             {"interface", required_argument, NULL, OPT_INTERFACE},
-                                             {"port", required_argument, NULL, OPT_PORT},
-                                             {"port-http", required_argument, NULL, OPT_PORT},
-                                             {"port-dhcp", required_argument, NULL, OPT_PORT_DHCP},
-                                             {"port-pxe", required_argument, NULL, OPT_PORT_PXE},
-                                             {"port-tftp", required_argument, NULL, OPT_PORT_TFTP},
-                                             {"bootloader", required_argument, NULL, OPT_BOOTLOADER},
-                                             {"ipxe-bios", required_argument, NULL, OPT_IPXE_BIOS},
-                                             {"ipxe-ipxe", required_argument, NULL, OPT_IPXE_IPXE},
-                                             {"ipxe-efi32", required_argument, NULL, OPT_IPXE_EFI32},
-                                             {"ipxe-efi64", required_argument, NULL, OPT_IPXE_EFI64},
-                                             {"pxelinux", required_argument, NULL, OPT_PXELINUX},
-                                             {"ldlinux", required_argument, NULL, OPT_LDLINUX},
-                                             {"syslinux-efi64", required_argument, NULL, OPT_SYSLINUX_EFI64},
-                                             {"ldlinux-e64", required_argument, NULL, OPT_LDLINUX_E64},
-                                             {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
-                                             {"max-tftp-transfers", required_argument, NULL, OPT_MAX_TFTP_TRANSFERS},
-                                             {"config", required_argument, NULL, OPT_CONFIG},
-                                             {"help", no_argument, NULL, OPT_HELP},
-                                             {"version", no_argument, NULL, OPT_VERSION},
-                                             {}};
+static const struct option long_options[] = {
+        {"kernel", required_argument, NULL, OPT_KERNEL},
+        {"initrd", required_argument, NULL, OPT_INITRD},
+        {"cmdline", required_argument, NULL, OPT_CMDLINE},
+        {"bootmsg", required_argument, NULL, OPT_MESSAGE},
+        {"message", required_argument, NULL, OPT_MESSAGE},
+        {"api", required_argument, NULL, OPT_API},
+        {"api-timeout", required_argument, NULL, OPT_API_TIMEOUT},
+        {"api-request-timeout", required_argument, NULL, OPT_API_TIMEOUT},
+        {"api-cache-time", required_argument, NULL, OPT_API_CACHE},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"cache-dir", required_argument, NULL, OPT_CACHE_DIR},
+        {"debug", no_argument, NULL, OPT_DEBUG},
+        {"log-timestamps", no_argument, NULL, OPT_LOG_TIMESTAMPS},
+        {"listen-addr", required_argument, NULL, OPT_LISTEN_ADDR},
+        {"interface", required_argument, NULL, OPT_INTERFACE},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"port-http", required_argument, NULL, OPT_PORT},
+        {"port-dhcp", required_argument, NULL, OPT_PORT_DHCP},
+        {"port-pxe", required_argument, NULL, OPT_PORT_PXE},
+        {"port-tftp", required_argument, NULL, OPT_PORT_TFTP},
+        {"bootloader", required_argument, NULL, OPT_BOOTLOADER},
+        {"ipxe-bios", required_argument, NULL, OPT_IPXE_BIOS},
+        {"ipxe-ipxe", required_argument, NULL, OPT_IPXE_IPXE},
+        {"ipxe-efi32", required_argument, NULL, OPT_IPXE_EFI32},
+        {"ipxe-efi64", required_argument, NULL, OPT_IPXE_EFI64},
+        {"pxelinux", required_argument, NULL, OPT_PXELINUX},
+        {"ldlinux", required_argument, NULL, OPT_LDLINUX},
+        {"syslinux-efi64", required_argument, NULL, OPT_SYSLINUX_EFI64},
+        {"ldlinux-e64", required_argument, NULL, OPT_LDLINUX_E64},
+        {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
+        {"max-tftp-transfers", required_argument, NULL, OPT_MAX_TFTP_TRANSFERS},
+        {"max-http-conns", required_argument, NULL, OPT_MAX_HTTP_CONNS},
+        {"max-http-conns-per-client", required_argument, NULL, OPT_MAX_HTTP_CONNS_PER_CLIENT},
+        {"http-header-timeout", required_argument, NULL, OPT_HTTP_HEADER_TIMEOUT},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {}};
 
 static const struct option *find_option(const char *name) {
         for (const struct option *o = long_options; o->name; o++)
@@ -339,6 +349,20 @@ static gboolean apply_option(PxConfig *c, int id, const char *name, const char *
                         return invalid(error, origin, name, value, "expected a number 1-100000");
                 c->max_tftp_transfers = (unsigned) n;
                 return TRUE;
+        case OPT_MAX_HTTP_CONNS:
+                if (!g_ascii_string_to_unsigned(value, 10, 1, 100000, &n, NULL))
+                        return invalid(error, origin, name, value, "expected a number 1-100000");
+                c->max_http_conns = (unsigned) n;
+                return TRUE;
+        case OPT_MAX_HTTP_CONNS_PER_CLIENT:
+                if (!g_ascii_string_to_unsigned(value, 10, 1, 100000, &n, NULL))
+                        return invalid(error, origin, name, value, "expected a number 1-100000");
+                c->max_http_conns_per_client = (unsigned) n;
+                return TRUE;
+        case OPT_HTTP_HEADER_TIMEOUT:
+                if (!parse_duration(value, &c->http_header_timeout_usec) || c->http_header_timeout_usec == 0)
+                        return invalid(error, origin, name, value, "expected a duration like 10s or 500ms");
+                return TRUE;
         case OPT_CONFIG:
         case OPT_HELP:
         case OPT_VERSION:
@@ -435,6 +459,11 @@ void px_config_print_help(FILE *f) {
               "  -config FILE               key file, default " DEFAULT_CONFIG_FILE " (if present)\n"
               "  -max-sessions N            boot sessions tracked at once (default 1024)\n"
               "  -max-tftp-transfers N      concurrent TFTP transfers (default 256)\n"
+              "  -max-http-conns N          open HTTP connections (default 1024)\n"
+              "  -max-http-conns-per-client N\n"
+              "                             open HTTP connections per client address (default 16)\n"
+              "  -http-header-timeout TIME  drop a connection that has not sent its (next) request\n"
+              "                             by then (default 10s)\n"
               "  -debug, -d                 log every packet\n"
               "  -help, -h                  this text;  -version  the version\n",
               f);

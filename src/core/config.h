@@ -53,6 +53,9 @@ typedef struct PxConfig {
         /* limits */
         unsigned max_sessions;
         unsigned max_tftp_transfers;
+        unsigned max_http_conns;            /* open HTTP connections */
+        unsigned max_http_conns_per_client; /* open HTTP connections per peer address */
+        guint64 http_header_timeout_usec;   /* no (next) request by then: dropped */
 
         char *config_file; /* the file that was loaded, if any */
 } PxConfig;

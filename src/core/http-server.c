@@ -1,17 +1,95 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* HTTP (libsoup): boot scripts, PXELINUX configs and support files, kernels and initrds.
- * Always with Content-Length (iPXE crawls without it); Range handled by libsoup. */
+ * Always with Content-Length (iPXE crawls without it); Range handled by libsoup. We accept the
+ * connections ourselves (caps per client and in total, a deadline for the request) and send big
+ * file bodies without copying them; libsoup parses requests and writes everything else. */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
 #include <string.h>
+#include <glib-unix.h>
+#include <sys/epoll.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "bootscript.h"
 #include "file-id.h"
 #include "http-proxy.h"
+#include "http-route.h"
 #include "manager.h"
 #include "px-build-config.h"
 #include "px-log.h"
 
 #define PHASE "http"
+
+/* Files at least this big skip libsoup's body writer: after libsoup has written the headers we
+ * take the connection over and send the body without copying it: sendfile() from the file the
+ * data is mapped from, or else vmsplice()+splice() of the mapped pages. Copying (what libsoup
+ * does) costs three times the CPU per byte. Smaller files are not worth it. */
+#define ZEROCOPY_MIN_SIZE   (64 * 1024)
+#define ZEROCOPY_PIPE_SIZE  (256 * 1024)
+#define SEND_BURST          (1 * 1024 * 1024) /* per wakeup, so that one client cannot hog the loop */
+#define SEND_STALL_USEC     (60 * G_USEC_PER_SEC)
+#define SWEEP_INTERVAL_MSEC 250
+#define ACCEPT_BATCH        64
+#define REFUSAL_LOG_USEC    (10 * G_USEC_PER_SEC)
+#define KEEPALIVE_MAX       32 /* requests on one connection (each one wraps its stream once more) */
+
+/* Our own accept loop in front of libsoup: it counts connections per client address and in
+ * total, closes those over the caps at once, and drops connections whose request has not been
+ * read by the deadline (slowloris). A connection is tracked until libsoup (or the zero-copy
+ * sender) lets go of its GSocketConnection. */
+typedef struct HttpConn {
+        PxManager *manager;
+        uint64_t id;
+        char *peer;             /* client address; the key of the per-client count */
+        GSocket *socket;        /* borrowed: the connection object owns it */
+        GObject *connection;    /* the GSocketConnection given to libsoup; weak reference */
+        uint64_t deadline_usec; /* monotonic; 0 once the request has been read */
+        bool timed_out;
+        unsigned requests; /* read on this connection */
+} HttpConn;
+
+typedef struct Sender Sender;
+
+/* A file a GBytes is a mapping of; the reference keeps the address from being reused. */
+typedef struct MappedFile {
+        GBytes *data;
+        int fd; /* -1: not a mapped file we can open again */
+} MappedFile;
+
+#define MAPPED_CACHE_MAX 16
+
+typedef struct LogLimit {
+        uint64_t logged_usec;
+        unsigned unlogged;
+} LogLimit;
+
+typedef struct PxHttpConns {
+        GSocket *listener;
+        GSource *accept_source;
+        GSource *accept_retry;
+        GSource *sweep;
+        GHashTable *by_id;    /* uint64 id -> HttpConn (owned) */
+        GHashTable *per_peer; /* address text -> count */
+        GHashTable *senders;  /* Sender set (owned) */
+        int epoll_fd;         /* the senders' sockets */
+        GHashTable *mapped;   /* data pointer -> MappedFile: open_mapped_file() results */
+        GSource *epoll_source;
+        uint64_t next_id;
+        HttpConn *accepting; /* while soup_server_accept_iostream() runs */
+        LogLimit refusals;   /* each kind is logged at most every REFUSAL_LOG_USEC */
+        LogLimit timeouts;
+} PxHttpConns;
+
+#define CONN_ID_KEY "px-http-conn-id"
 
 /* Progress of one file download, tied to the message's lifetime. The session is looked up
  * again on every update: it may expire while a slow client is still downloading. */
@@ -159,6 +237,15 @@ static void script_answered(PxBootSpec *spec, const char *reason, void *userdata
                 g_ptr_array_add(initrds, NULL);
                 script.initrd_urls = (const char *const *) initrds->pdata;
                 body = r->kind == SCRIPT_IPXE ? px_ipxe_script_render(&script) : px_pxelinux_config_render(&script);
+                if (!body) {
+                        /* the renderer refused an input that would change the script's meaning */
+                        px_log_warning(mac, PHASE, "refusing to send a boot script: unsafe cmdline, message or URL");
+                        text_response(r->msg, SOUP_STATUS_INTERNAL_SERVER_ERROR, "text/plain",
+                                      g_strdup("pixiecore: cannot build a safe boot script for this machine\n"));
+                        if (r->paused)
+                                soup_server_message_unpause(r->msg);
+                        return;
+                }
                 px_layered_policy_consumed(m->policy, r->mac, spec);
                 if (session) {
                         px_session_set_spec(session, spec);
@@ -209,8 +296,7 @@ static void serve_script(PxManager *m, SoupServerMessage *msg, ScriptKind kind, 
 
 /* ---- files ---- */
 
-static void on_wrote_body_data(SoupServerMessage *msg, guint chunk, gpointer userdata) {
-        Download *d = userdata;
+static void download_progress(Download *d, uint64_t chunk) {
         PxSession *s;
 
         d->sent += chunk;
@@ -220,11 +306,13 @@ static void on_wrote_body_data(SoupServerMessage *msg, guint chunk, gpointer use
                 px_session_set_progress(s, d->sent);
 }
 
-static void on_download_finished(SoupServerMessage *msg, gpointer userdata) {
-        Download *d = userdata;
+static void on_wrote_body_data(SoupServerMessage *msg, guint chunk, gpointer userdata) {
+        download_progress(userdata, chunk);
+}
+
+static void download_finished(Download *d, guint status) {
         char mac[PX_MAC_STRLEN] = "";
         PxSession *s = NULL;
-        guint status = soup_server_message_get_status(msg);
         bool complete = (status == SOUP_STATUS_OK || status == SOUP_STATUS_PARTIAL_CONTENT) && d->sent >= d->total;
 
         if (d->has_mac) {
@@ -243,6 +331,10 @@ static void on_download_finished(SoupServerMessage *msg, gpointer userdata) {
                 px_session_set_state(s, PX_SESSION_BOOTING);
 }
 
+static void on_download_finished(SoupServerMessage *msg, gpointer userdata) {
+        download_finished(userdata, soup_server_message_get_status(msg));
+}
+
 static void on_proxy_headers(SoupServerMessage *msg, gpointer userdata) {
         Download *d = userdata;
         PxSession *s;
@@ -257,12 +349,362 @@ static void on_proxy_headers(SoupServerMessage *msg, gpointer userdata) {
         }
 }
 
+/* ---- zero-copy file bodies ---- */
+
+struct Sender {
+        PxManager *manager;
+        uint64_t conn_id;
+        GIOStream *stream; /* taken from libsoup: holds the connection (and its socket) open */
+        GSocket *socket;   /* borrowed from the connection */
+        GBytes *data;
+        const uint8_t *bytes;
+        size_t size;
+        size_t offset;      /* handed to the pipe (or sent) */
+        size_t in_pipe;     /* in the pipe, not yet in the socket */
+        int file;           /* the mapped file, for sendfile(); -1: none */
+        int pipe[2];        /* -1: plain send() from the mapping */
+        bool polled;        /* in the senders' epoll set */
+        bool keep_alive;    /* hand the connection back to libsoup for the next request */
+        Download *download; /* NULL: no session progress (HEAD never gets here) */
+        uint64_t progress_usec;
+};
+
+static void sender_free(Sender *s) {
+        if (!s)
+                return;
+        if (s->polled)
+                (void) epoll_ctl(s->manager->http_conns->epoll_fd, EPOLL_CTL_DEL, g_socket_get_fd(s->socket), NULL);
+        if (s->file >= 0)
+                close(s->file);
+        if (s->pipe[0] >= 0)
+                close(s->pipe[0]);
+        if (s->pipe[1] >= 0)
+                close(s->pipe[1]);
+        if (s->socket)
+                (void) g_socket_close(s->socket, NULL);
+        g_clear_object(&s->stream);
+        g_bytes_unref(s->data);
+        if (s->download)
+                download_free(s->download);
+        g_free(s);
+}
+
+/* Ends the transfer (complete or not: the log line tells from the byte count); the Sender goes
+ * away with the connection. */
+static void sender_done(Sender *s) {
+        PxManager *m = s->manager;
+
+        if (s->download)
+                download_finished(s->download, SOUP_STATUS_OK);
+        g_hash_table_remove(m->http_conns->senders, s); /* frees it */
+}
+
+static void conn_hand_over(PxManager *m, HttpConn *c, GIOStream *stream);
+
+/* The whole body went out on a keep-alive connection: libsoup reads the next request from it
+ * (libsoup 3.2 keeps no connection of its own alive without listeners, so we do), under a new
+ * request deadline, which also ends idle connections. */
+static void sender_keep_alive(Sender *s) {
+        PxManager *m = s->manager;
+        HttpConn *c = g_hash_table_lookup(m->http_conns->by_id, &s->conn_id);
+        g_autoptr(GIOStream) stream = g_object_ref(s->stream);
+
+        (void) g_socket_set_option(s->socket, IPPROTO_TCP, TCP_CORK, FALSE, NULL); /* flush the tail */
+        (void) epoll_ctl(m->http_conns->epoll_fd, EPOLL_CTL_DEL, g_socket_get_fd(s->socket), NULL);
+        s->polled = false;
+        s->socket = NULL; /* not ours to close any more */
+        sender_done(s);
+        if (c)
+                conn_hand_over(m, c, stream);
+}
+
+static void sender_sent(Sender *s, size_t n) {
+        s->progress_usec = g_get_monotonic_time();
+        if (s->download)
+                download_progress(s->download, n); /* counts the bytes too */
+        else
+                s->manager->http_stats.bytes_sent += n;
+}
+
+/* Moves as much as the socket takes now. 1: all sent, 0: the socket is full, <0: errno. */
+static int sender_push(Sender *s) {
+        int fd = g_socket_get_fd(s->socket);
+        size_t burst = 0;
+
+        while (burst < SEND_BURST) {
+                ssize_t n;
+
+                if (s->in_pipe > 0) {
+                        unsigned flags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+                        if (s->offset < s->size)
+                                flags |= SPLICE_F_MORE;
+                        n = splice(s->pipe[0], NULL, fd, NULL, s->in_pipe, flags);
+                        if (n < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return errno == EAGAIN ? 0 : -errno;
+                        }
+                        s->in_pipe -= (size_t) n;
+                        burst += (size_t) n;
+                        sender_sent(s, (size_t) n);
+                        continue;
+                }
+                if (s->offset >= s->size)
+                        return 1;
+
+                if (s->file >= 0) {
+                        off_t off = (off_t) s->offset;
+                        n = sendfile(fd, s->file, &off, MIN(s->size - s->offset, (size_t) SEND_BURST - burst));
+                        if (n > 0) {
+                                s->offset += (size_t) n;
+                                burst += (size_t) n;
+                                sender_sent(s, (size_t) n);
+                                continue;
+                        }
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        if (n < 0 && errno == EAGAIN)
+                                return 0;
+                        if (n < 0 && errno != EINVAL && errno != ENOSYS)
+                                return -errno;
+                        /* the file shrank, or cannot be sent from: the mapping from here on */
+                        close(s->file);
+                        s->file = -1;
+                        continue;
+                }
+
+                size_t len = MIN(s->size - s->offset, (size_t) ZEROCOPY_PIPE_SIZE);
+                if (s->pipe[0] >= 0) {
+                        /* the pipe takes references to the mapped pages, not copies */
+                        struct iovec iov = {.iov_base = (void *) (s->bytes + s->offset), .iov_len = len};
+                        n = vmsplice(s->pipe[1], &iov, 1, SPLICE_F_NONBLOCK);
+                        if (n > 0) {
+                                s->offset += (size_t) n;
+                                s->in_pipe += (size_t) n;
+                                continue;
+                        }
+                        if (n < 0 && errno == EINTR)
+                                continue;
+                        /* cannot splice this memory: copy from here on (the pipe is empty) */
+                        close(s->pipe[0]);
+                        close(s->pipe[1]);
+                        s->pipe[0] = s->pipe[1] = -1;
+                }
+                n = send(fd, s->bytes + s->offset, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return errno == EAGAIN ? 0 : -errno;
+                }
+                s->offset += (size_t) n;
+                burst += (size_t) n;
+                sender_sent(s, (size_t) n);
+        }
+        return 0; /* more to do, after the others had their turn */
+}
+
+static void sender_run(Sender *s) {
+        int r = sender_push(s);
+
+        if (r == 0)
+                return;
+        if (r < 0)
+                px_log_debug(NULL, PHASE, "sending to client failed: %s", g_strerror(-r));
+        if (r > 0 && s->keep_alive)
+                sender_keep_alive(s);
+        else
+                sender_done(s);
+}
+
+/* All senders' sockets are in one epoll set, which the main loop polls as one fd: GLib's
+ * poll() over dozens of busy sockets cost a quarter of the CPU time at 64 downloads. */
+static gboolean on_senders_ready(int fd, GIOCondition cond, gpointer userdata) {
+        struct epoll_event events[64];
+        int n = epoll_wait(fd, events, G_N_ELEMENTS(events), 0);
+
+        /* level-triggered: a sender that stopped at its burst limit is picked up again */
+        for (int i = 0; i < n; i++)
+                sender_run(events[i].data.ptr);
+        return G_SOURCE_CONTINUE;
+}
+
+static void sweep_start(PxManager *m);
+
+/* What a file response needs once libsoup has written its headers. */
+typedef struct ZeroCopy {
+        PxManager *manager;
+        uint64_t conn_id;
+        GBytes *data;
+        int file;
+        Download *download;
+        bool keep_alive;
+} ZeroCopy;
+
+static void zero_copy_free(ZeroCopy *z) {
+        if (z->file >= 0)
+                close(z->file);
+        g_bytes_unref(z->data);
+        if (z->download)
+                download_free(z->download);
+        g_free(z);
+}
+
+static void on_zero_copy_headers(SoupServerMessage *msg, gpointer userdata) {
+        ZeroCopy *z = userdata;
+        PxManager *m = z->manager;
+        HttpConn *c = m->http_conns ? g_hash_table_lookup(m->http_conns->by_id, &z->conn_id) : NULL;
+        Sender *s;
+
+        if (!c)
+                return; /* shutting down; otherwise it cannot happen: libsoup is writing to it */
+        s = g_new0(Sender, 1);
+        s->manager = m;
+        s->conn_id = z->conn_id;
+        s->socket = c->socket;
+        s->data = g_steal_pointer(&z->data);
+        s->bytes = g_bytes_get_data(s->data, &s->size);
+        s->download = g_steal_pointer(&z->download);
+        s->file = z->file;
+        z->file = -1;
+        s->keep_alive = z->keep_alive;
+        s->pipe[0] = s->pipe[1] = -1;
+        s->progress_usec = g_get_monotonic_time();
+        if (s->file < 0) {
+                /* no file to send from: splice the mapped pages (or copy, without a pipe) */
+                if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                        s->pipe[0] = s->pipe[1] = -1;
+                else
+                        (void) fcntl(s->pipe[1], F_SETPIPE_SZ, ZEROCOPY_PIPE_SIZE);
+        }
+        /* may free msg and z */
+        s->stream = soup_server_message_steal_connection(msg);
+        g_hash_table_add(m->http_conns->senders, s);
+        if (!s->stream) {
+                s->socket = NULL; /* still libsoup's */
+                sender_done(s);
+                return;
+        }
+        struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = s};
+        if (epoll_ctl(m->http_conns->epoll_fd, EPOLL_CTL_ADD, g_socket_get_fd(s->socket), &ev) < 0) {
+                px_log_warning(NULL, PHASE, "cannot wait for a client: %m");
+                sender_done(s);
+                return;
+        }
+        s->polled = true;
+        /* full segments only, like nginx's tcp_nopush: the tail goes out when we close */
+        (void) g_socket_set_option(s->socket, IPPROTO_TCP, TCP_CORK, TRUE, NULL);
+        sweep_start(m); /* watches for a client that stops reading */
+        sender_run(s);  /* the socket is most likely writable now */
+}
+
+/* The file that `data` is a mapping of (GMappedFile maps whole files), opened again for
+ * sendfile(): found in /proc/self/maps by address, and only if the path still names the very
+ * same inode and size (a file replaced since it was loaded is not what we serve). -1: none. */
+static int find_mapped_file(GBytes *data) {
+        size_t size;
+        const void *p = g_bytes_get_data(data, &size);
+        g_autofree char *prefix = g_strdup_printf("%" G_GINTPTR_MODIFIER "x-", (guintptr) p);
+        g_autofree char *line = NULL;
+        size_t cap = 0;
+        FILE *f = fopen("/proc/self/maps", "re");
+        int fd = -1;
+
+        if (!f)
+                return -1;
+        while (getline(&line, &cap, f) > 0) {
+                unsigned maj, min;
+                unsigned long long ino;
+                int path_at = 0;
+                struct stat st;
+
+                if (!g_str_has_prefix(line, prefix))
+                        continue;
+                /* start-end perms offset dev inode path */
+                if (sscanf(line, "%*s %*s %*s %x:%x %llu %n", &maj, &min, &ino, &path_at) < 3 || path_at == 0 ||
+                    line[path_at] != '/')
+                        break;
+                g_strchomp(line + path_at);
+                fd = open(line + path_at, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != ino ||
+                                major(st.st_dev) != maj || minor(st.st_dev) != min || (size_t) st.st_size != size)) {
+                        close(fd);
+                        fd = -1;
+                }
+                break;
+        }
+        fclose(f);
+        return fd;
+}
+
+static void mapped_file_free(MappedFile *f) {
+        if (f->fd >= 0)
+                close(f->fd);
+        g_bytes_unref(f->data);
+        g_free(f);
+}
+
+/* find_mapped_file(), remembered: reading /proc/self/maps costs more than the rest of a request.
+ * The file store's data lives as long as the daemon; API mode maps a file per request, so the
+ * cache is simply emptied when it is full. Returns a new descriptor (sendfile() with an offset
+ * leaves the shared file position alone) or -1. */
+static int open_mapped_file(PxManager *m, GBytes *data) {
+        GHashTable *cache = m->http_conns->mapped;
+        MappedFile *f = g_hash_table_lookup(cache, g_bytes_get_data(data, NULL));
+
+        if (!f) {
+                if (g_hash_table_size(cache) >= MAPPED_CACHE_MAX)
+                        g_hash_table_remove_all(cache);
+                f = g_new0(MappedFile, 1);
+                f->data = g_bytes_ref(data);
+                f->fd = find_mapped_file(data);
+                g_hash_table_insert(cache, (gpointer) g_bytes_get_data(data, NULL), f);
+        }
+        return f->fd >= 0 ? fcntl(f->fd, F_DUPFD_CLOEXEC, 3) : -1;
+}
+
+/* The connection of a message, when it came through our accept loop. */
+static HttpConn *conn_of(PxManager *m, SoupServerMessage *msg) {
+        uint64_t *id = g_object_get_data(G_OBJECT(msg), CONN_ID_KEY);
+        return id && m->http_conns ? g_hash_table_lookup(m->http_conns->by_id, id) : NULL;
+}
+
+static bool serve_zero_copy(PxManager *m, SoupServerMessage *msg, GBytes *data, Download *d) {
+        SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
+        HttpConn *c;
+        ZeroCopy *z;
+
+        if (g_bytes_get_size(data) < ZEROCOPY_MIN_SIZE || soup_server_message_get_method(msg) != SOUP_METHOD_GET ||
+            soup_message_headers_get_one(soup_server_message_get_request_headers(msg), "Range") ||
+            !(c = conn_of(m, msg)))
+                return false;
+        z = g_new0(ZeroCopy, 1);
+        z->manager = m;
+        z->conn_id = c->id;
+        z->data = g_bytes_ref(data);
+        z->file = open_mapped_file(m, data);
+        z->download = d;
+        /* HTTP/1.1 clients keep the connection unless they say otherwise (a file of ours is
+         * the only response that does not close it) */
+        z->keep_alive = soup_server_message_get_http_version(msg) == SOUP_HTTP_1_1 && c->requests < KEEPALIVE_MAX &&
+                        !soup_message_headers_header_contains(soup_server_message_get_request_headers(msg),
+                                                              "Connection", "close");
+        if (z->keep_alive)
+                soup_message_headers_remove(h, "Connection");
+        /* libsoup writes the status line and headers; the body stays empty and is ours */
+        soup_message_headers_set_content_length(h, (goffset) g_bytes_get_size(data));
+        g_signal_connect_data(msg, "wrote-headers", G_CALLBACK(on_zero_copy_headers), z,
+                              (GClosureNotify) (void (*)(void)) zero_copy_free, 0);
+        return true;
+}
+
 static void serve_bytes(PxManager *m, SoupServerMessage *msg, GBytes *data, Download *d) {
         SoupMessageHeaders *h = soup_server_message_get_response_headers(msg);
 
         soup_server_message_set_status(msg, SOUP_STATUS_OK, NULL);
         soup_message_headers_set_content_type(h, "application/octet-stream", NULL);
         soup_message_headers_replace(h, "Accept-Ranges", "bytes");
+        if (serve_zero_copy(m, msg, data, d))
+                return;
         soup_message_body_append_bytes(soup_server_message_get_response_body(msg), data);
         if (d) {
                 g_signal_connect(msg, "wrote-body-data", G_CALLBACK(on_wrote_body_data), d);
@@ -393,31 +835,25 @@ static void serve_sealed_file(PxManager *m, SoupServerMessage *msg, const char *
         px_http_proxy_serve(msg, url, &options);
 }
 
-/* /_/file/<mac>/<id>: only IDs the machine's boot spec names. */
-static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *path) {
-        const char *rest = path + strlen("/_/file/");
-        g_auto(GStrv) parts = g_strsplit(rest, "/", 3);
-        uint8_t mac[6];
+/* /_/file/<mac>/<id>, split by px_http_route_parse(): only IDs the machine's boot spec names. */
+static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *path, const uint8_t mac[6],
+                            const char *id) {
         g_autoptr(GBytes) data = NULL;
         FileLookup lookup = {};
         PxSession *session;
         Download *d;
 
-        if (g_strv_length(parts) != 2 || px_mac_from_string(parts[0], mac) < 0) {
-                not_found(m, msg, path);
-                return;
-        }
-        if (!px_file_store_contains(m->files, parts[1])) {
-                serve_sealed_file(m, msg, path, mac, parts[1]);
+        if (!px_file_store_contains(m->files, id)) {
+                serve_sealed_file(m, msg, path, mac, id);
                 return;
         }
         /* Static targets are known at once; an asynchronous policy has been asked for the
          * script already, and file IDs there are self-authenticating (API mode). */
         PxMachine machine = {};
         memcpy(machine.mac, mac, 6);
-        lookup.id = parts[1];
+        lookup.id = id;
         m->policy->resolve(m->policy, &machine, NULL, file_policy_answer, &lookup);
-        if (!lookup.done || !lookup.listed || !(data = px_file_store_get(m->files, parts[1]))) {
+        if (!lookup.done || !lookup.listed || !(data = px_file_store_get(m->files, id))) {
                 not_found(m, msg, path);
                 return;
         }
@@ -427,7 +863,7 @@ static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *pa
         d->manager = m;
         memcpy(d->mac, mac, 6);
         d->has_mac = true;
-        d->file = g_strdup(parts[1]);
+        d->file = g_strdup(id);
         d->total = g_bytes_get_size(data);
         d->last_file = lookup.last;
         if (soup_server_message_get_method(msg) != SOUP_METHOD_GET) {
@@ -436,10 +872,9 @@ static void serve_boot_file(PxManager *m, SoupServerMessage *msg, const char *pa
                 return;
         }
         px_session_begin_file(session,
-                              g_str_equal(parts[1], "kernel") || g_str_has_prefix(parts[1], "kernel")
-                                      ? PX_SESSION_LOADING_KERNEL
-                                      : PX_SESSION_LOADING_INITRD,
-                              parts[1], d->total);
+                              g_str_equal(id, "kernel") || g_str_has_prefix(id, "kernel") ? PX_SESSION_LOADING_KERNEL
+                                                                                          : PX_SESSION_LOADING_INITRD,
+                              id, d->total);
         serve_bytes(m, msg, data, d);
 }
 
@@ -458,8 +893,7 @@ static void handle_request(SoupServer *server, SoupServerMessage *msg, const cha
                            gpointer userdata) {
         PxManager *m = userdata;
         const char *method = soup_server_message_get_method(msg);
-        const char *mac_arg = query ? g_hash_table_lookup(query, "mac") : NULL;
-        uint8_t mac[6];
+        PxHttpRoute route;
 
         m->http_stats.requests++;
         /* libsoup 3.2 never notices a client closing an idle keep-alive connection (the socket
@@ -481,35 +915,37 @@ static void handle_request(SoupServer *server, SoupServerMessage *msg, const cha
                 return;
         }
 
-        if (g_str_equal(path, "/")) {
+        /* libsoup has decoded the path (and answered 400 to "%00" and to new ".." segments);
+         * the router decodes the raw query the way soup_form_decode() does */
+        if (px_http_route_parse(path, g_uri_get_query(soup_server_message_get_uri(msg)), &route) < 0) {
+                not_found(m, msg, path);
+                return;
+        }
+        switch (route.kind) {
+        case PX_HTTP_ROUTE_ROOT:
                 text_response(msg, SOUP_STATUS_OK, "text/plain",
                               g_strdup_printf("pixiecore %s: a PXE boot server.\nMachines netbooting on this network "
                                               "fetch their boot files here; there is nothing to browse.\n",
                                               PACKAGE_VERSION));
                 return;
-        }
-        if (g_str_equal(path, "/_/ipxe")) {
-                if (!mac_arg || px_mac_from_string(mac_arg, mac) < 0) {
-                        text_response(msg, SOUP_STATUS_BAD_REQUEST, "text/plain",
-                                      g_strdup("missing or invalid mac parameter\n"));
-                        return;
-                }
-                const char *arch_arg = g_hash_table_lookup(query, "arch");
-                guint64 arch;
-                if (arch_arg && g_ascii_string_to_unsigned(arch_arg, 10, 0, 65535, &arch, NULL)) {
-                        /* the firmware's option 93, carried from our DHCP offer: the API wants it */
-                        PxSession *s = px_session_table_ensure(m->sessions, mac, false);
-                        if (s->firmware < 0 && px_firmware_from_arch((uint16_t) arch) >= 0)
-                                px_session_set_client(s, px_firmware_from_arch((uint16_t) arch), (uint16_t) arch);
-                }
-                serve_script(m, msg, SCRIPT_IPXE, mac);
+        case PX_HTTP_ROUTE_BAD_REQUEST:
+                text_response(msg, SOUP_STATUS_BAD_REQUEST, "text/plain",
+                              g_strdup("missing or invalid mac parameter\n"));
                 return;
-        }
-        if (g_str_equal(path, "/_/booting")) {
-                if (mac_arg && px_mac_from_string(mac_arg, mac) >= 0) {
-                        PxSession *s = px_session_table_lookup(m->sessions, mac);
+        case PX_HTTP_ROUTE_IPXE_SCRIPT:
+                if (route.has_arch) {
+                        /* the firmware's option 93, carried from our DHCP offer: the API wants it */
+                        PxSession *s = px_session_table_ensure(m->sessions, route.mac, false);
+                        if (s->firmware < 0 && px_firmware_from_arch(route.arch) >= 0)
+                                px_session_set_client(s, px_firmware_from_arch(route.arch), route.arch);
+                }
+                serve_script(m, msg, SCRIPT_IPXE, route.mac);
+                return;
+        case PX_HTTP_ROUTE_BOOTING:
+                if (route.has_mac) {
+                        PxSession *s = px_session_table_lookup(m->sessions, route.mac);
                         char text[PX_MAC_STRLEN];
-                        px_mac_to_string(mac, text);
+                        px_mac_to_string(route.mac, text);
                         if (s)
                                 px_session_set_state(s, PX_SESSION_BOOTING);
                         px_log_info(text, PHASE, "booting");
@@ -517,52 +953,364 @@ static void handle_request(SoupServer *server, SoupServerMessage *msg, const cha
                 /* a harmless script that iPXE fetches and frees right away */
                 text_response(msg, SOUP_STATUS_OK, "text/plain", g_strdup("#!ipxe\n# Booting\n"));
                 return;
-        }
-        if (g_str_has_prefix(path, "/_/file/")) {
-                serve_boot_file(m, msg, path);
+        case PX_HTTP_ROUTE_BOOT_FILE:
+                serve_boot_file(m, msg, path, route.mac, route.name);
                 return;
-        }
-        if (g_str_has_prefix(path, "/pxelinux.cfg/") && m->config->bootloader == PX_BOOTLOADER_PXELINUX) {
-                const char *name = path + strlen("/pxelinux.cfg/");
-                /* PXELINUX tries 01-<mac> first, then IP-derived names and "default": only the
-                 * first carries the MAC, so the rest get a quick 404 */
-                if (g_str_has_prefix(name, "01-") && px_mac_from_string(name + 3, mac) >= 0) {
-                        serve_script(m, msg, SCRIPT_PXELINUX, mac);
+        case PX_HTTP_ROUTE_PXELINUX_CONFIG:
+                /* PXELINUX tries 01-<mac> first, then IP-derived names and "default": the router
+                 * gives the rest a quick 404. Only PXELINUX mode has configs at all. */
+                if (m->config->bootloader == PX_BOOTLOADER_PXELINUX) {
+                        serve_script(m, msg, SCRIPT_PXELINUX, route.mac);
                         return;
                 }
-                not_found(m, msg, path);
-                return;
+                break;
+        case PX_HTTP_ROUTE_LOADER: {
+                const PxLoader *loader = px_manager_find_loader(m, route.name);
+                if (loader) {
+                        serve_loader(m, msg, path, loader);
+                        return;
+                }
+                break;
         }
-        const PxLoader *loader = px_manager_find_loader(m, path + 1);
-        if (loader) {
-                serve_loader(m, msg, path, loader);
-                return;
+        case PX_HTTP_ROUTE_NOT_FOUND:
+        case _PX_HTTP_ROUTE_KIND_MAX:
+        case _PX_HTTP_ROUTE_KIND_INVALID:
+                break;
         }
         not_found(m, msg, path);
+}
+
+/* ---- connections ---- */
+
+/* A LAN host decides how often these happen: one line per REFUSAL_LOG_USEC and kind, with the
+ * number left out and the totals (the D-Bus Counters have them too). */
+static void log_limit(PxManager *m, LogLimit *l, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void log_limit(PxManager *m, LogLimit *l, const char *fmt, ...) {
+        uint64_t now = g_get_monotonic_time();
+        g_autofree char *text = NULL;
+        va_list ap;
+
+        if (l->logged_usec && now < l->logged_usec + REFUSAL_LOG_USEC) {
+                l->unlogged++;
+                return;
+        }
+        va_start(ap, fmt);
+        text = g_strdup_vprintf(fmt, ap);
+        va_end(ap);
+        px_log_notice(NULL, PHASE,
+                      "%s (%u more like it not logged; totals: %" G_GUINT64_FORMAT
+                      " connections refused, %" G_GUINT64_FORMAT " request timeouts)",
+                      text, l->unlogged, m->http_stats.conns_refused, m->http_stats.header_timeouts);
+        l->logged_usec = now;
+        l->unlogged = 0;
+}
+
+static void peer_add(PxHttpConns *h, const char *peer, int delta) {
+        unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(h->per_peer, peer)) + delta;
+
+        if (n == 0)
+                g_hash_table_remove(h->per_peer, peer);
+        else
+                g_hash_table_replace(h->per_peer, g_strdup(peer), GUINT_TO_POINTER(n));
+}
+
+static void http_conn_free(HttpConn *c) {
+        g_free(c->peer);
+        g_free(c);
+}
+
+/* The connection object is being finalized: libsoup (or our sender) is done with it. */
+static void on_conn_gone(gpointer userdata, GObject *where_the_object_was) {
+        HttpConn *c = userdata;
+        PxManager *m = c->manager;
+
+        peer_add(m->http_conns, c->peer, -1);
+        m->http_stats.conns_open--;
+        g_hash_table_remove(m->http_conns->by_id, &c->id);
+}
+
+static void on_request_started(SoupServer *server, SoupServerMessage *msg, gpointer userdata) {
+        PxManager *m = userdata;
+        HttpConn *c = m->http_conns ? m->http_conns->accepting : NULL;
+
+        /* Without listeners of its own, libsoup closes the connection after one request:
+         * every request starts inside soup_server_accept_iostream(). */
+        if (c)
+                g_object_set_data_full(G_OBJECT(msg), CONN_ID_KEY, g_memdup2(&c->id, sizeof(c->id)), g_free);
+}
+
+static void on_request_read(SoupServer *server, SoupServerMessage *msg, gpointer userdata) {
+        HttpConn *c = conn_of(userdata, msg);
+
+        if (!c)
+                return;
+        c->requests++;
+        c->deadline_usec = 0;
+        /* libsoup takes the end of the stream for the end of the headers: what a dropped client
+         * had sent by then is no request (a status here keeps the handler from running) */
+        if (c->timed_out)
+                soup_server_message_set_status(msg, SOUP_STATUS_REQUEST_TIMEOUT, NULL);
+}
+
+static gboolean on_sweep(gpointer userdata) {
+        PxManager *m = userdata;
+        PxHttpConns *h = m->http_conns;
+        uint64_t now = g_get_monotonic_time();
+        bool pending = false;
+        GHashTableIter i;
+        gpointer value;
+
+        g_hash_table_iter_init(&i, h->by_id);
+        while (g_hash_table_iter_next(&i, NULL, &value)) {
+                HttpConn *c = value;
+                if (!c->deadline_usec)
+                        continue;
+                if (now < c->deadline_usec) {
+                        pending = true;
+                        continue;
+                }
+                /* libsoup sees the end of the stream and closes the connection itself */
+                c->deadline_usec = 0;
+                c->timed_out = true;
+                m->http_stats.header_timeouts++;
+                (void) shutdown(g_socket_get_fd(c->socket), SHUT_RDWR);
+                log_limit(m, &h->timeouts,
+                          "dropped a connection from %s: no complete request within %" G_GUINT64_FORMAT " ms", c->peer,
+                          m->config->http_header_timeout_usec / 1000);
+        }
+
+        /* senders whose client stopped reading */
+        g_autoptr(GPtrArray) stalled = g_ptr_array_new();
+        g_hash_table_iter_init(&i, h->senders);
+        while (g_hash_table_iter_next(&i, &value, NULL)) {
+                Sender *s = value;
+                if (now >= s->progress_usec + SEND_STALL_USEC)
+                        g_ptr_array_add(stalled, s);
+                else
+                        pending = true;
+        }
+        for (guint k = 0; k < stalled->len; k++) {
+                Sender *s = stalled->pdata[k];
+                m->http_stats.stalled++;
+                px_log_info(NULL, PHASE, "client stopped reading for %d s: dropping its connection",
+                            (int) (SEND_STALL_USEC / G_USEC_PER_SEC));
+                sender_done(s);
+        }
+
+        if (pending)
+                return G_SOURCE_CONTINUE;
+        g_clear_pointer(&h->sweep, g_source_unref);
+        return G_SOURCE_REMOVE;
+}
+
+static void sweep_start(PxManager *m) {
+        PxHttpConns *h = m->http_conns;
+
+        if (h->sweep)
+                return;
+        h->sweep = g_timeout_source_new(SWEEP_INTERVAL_MSEC);
+        g_source_set_callback(h->sweep, on_sweep, m, NULL);
+        g_source_attach(h->sweep, NULL);
+}
+
+static char *peer_text(GSocketAddress *a) {
+        if (!G_IS_INET_SOCKET_ADDRESS(a))
+                return g_strdup("?");
+        return g_inet_address_to_string(g_inet_socket_address_get_address(G_INET_SOCKET_ADDRESS(a)));
+}
+
+static void refuse(PxManager *m, GSocket *socket, const char *peer, const char *why) {
+        static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+        m->http_stats.conns_refused++;
+        /* best effort: the client may learn why, but we never wait for it */
+        (void) send(g_socket_get_fd(socket), busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void) g_socket_close(socket, NULL);
+        log_limit(m, &m->http_conns->refusals, "refused an HTTP connection from %s: %s", peer, why);
+}
+
+/* libsoup reads (the next) request from the connection, which has until the deadline to send it. */
+static void conn_hand_over(PxManager *m, HttpConn *c, GIOStream *stream) {
+        PxHttpConns *h = m->http_conns;
+        g_autoptr(GSocketAddress) remote = g_socket_get_remote_address(c->socket, NULL);
+        g_autoptr(GSocketAddress) local = g_socket_get_local_address(c->socket, NULL);
+        g_autoptr(GError) error = NULL;
+
+        c->deadline_usec = g_get_monotonic_time() + m->config->http_header_timeout_usec;
+        sweep_start(m);
+        h->accepting = c;
+        if (!soup_server_accept_iostream(m->http, stream, local, remote, &error))
+                px_log_warning(NULL, PHASE, "cannot serve a connection: %s", error->message);
+        h->accepting = NULL;
+}
+
+static void accept_one(PxManager *m, GSocket *socket) {
+        PxHttpConns *h = m->http_conns;
+        g_autoptr(GSocketAddress) remote = g_socket_get_remote_address(socket, NULL);
+        g_autofree char *peer = peer_text(remote);
+        g_autoptr(GSocketConnection) connection = NULL;
+        unsigned open_here = GPOINTER_TO_UINT(g_hash_table_lookup(h->per_peer, peer));
+        HttpConn *c;
+
+        if (m->http_stats.conns_open >= m->config->max_http_conns) {
+                refuse(m, socket, peer, "too many connections in total (-max-http-conns)");
+                return;
+        }
+        if (open_here >= m->config->max_http_conns_per_client) {
+                refuse(m, socket, peer, "too many connections from this client (-max-http-conns-per-client)");
+                return;
+        }
+
+        (void) g_socket_set_option(socket, IPPROTO_TCP, TCP_NODELAY, TRUE, NULL);
+        connection = g_socket_connection_factory_create_connection(socket);
+        c = g_new0(HttpConn, 1);
+        c->manager = m;
+        c->id = ++h->next_id;
+        c->peer = g_steal_pointer(&peer);
+        c->socket = socket;
+        c->connection = G_OBJECT(connection);
+        g_hash_table_insert(h->by_id, &c->id, c);
+        g_object_weak_ref(c->connection, on_conn_gone, c);
+        peer_add(h, c->peer, +1);
+        m->http_stats.conns_open++;
+        m->http_stats.conns_accepted++;
+        conn_hand_over(m, c, G_IO_STREAM(connection));
+        /* c may be gone from here on: libsoup may have answered and closed already */
+}
+
+static gboolean on_accept_retry(gpointer userdata);
+
+static gboolean on_listener_readable(GSocket *listener, GIOCondition cond, gpointer userdata) {
+        PxManager *m = userdata;
+        PxHttpConns *h = m->http_conns;
+
+        for (unsigned i = 0; i < ACCEPT_BATCH; i++) {
+                g_autoptr(GError) error = NULL;
+                g_autoptr(GSocket) socket = g_socket_accept(listener, NULL, &error);
+
+                if (socket) {
+                        accept_one(m, socket);
+                        continue;
+                }
+                if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                        break;
+                /* out of file descriptors, say: the listener stays readable, so pause instead of
+                 * spinning */
+                px_log_warning(NULL, PHASE, "accepting a connection failed: %s", error->message);
+                g_clear_pointer(&h->accept_source, g_source_unref);
+                h->accept_retry = g_timeout_source_new(200);
+                g_source_set_callback(h->accept_retry, on_accept_retry, m, NULL);
+                g_source_attach(h->accept_retry, NULL);
+                return G_SOURCE_REMOVE;
+        }
+        return G_SOURCE_CONTINUE;
+}
+
+static void accept_start(PxManager *m) {
+        PxHttpConns *h = m->http_conns;
+
+        h->accept_source = g_socket_create_source(h->listener, G_IO_IN, NULL);
+        g_source_set_callback(h->accept_source, G_SOURCE_FUNC(on_listener_readable), m, NULL);
+        g_source_attach(h->accept_source, NULL);
+}
+
+static gboolean on_accept_retry(gpointer userdata) {
+        PxManager *m = userdata;
+
+        g_clear_pointer(&m->http_conns->accept_retry, g_source_unref);
+        accept_start(m);
+        return G_SOURCE_REMOVE;
+}
+
+static void source_clear(GSource **s) {
+        if (!*s)
+                return;
+        g_source_destroy(*s);
+        g_clear_pointer(s, g_source_unref);
+}
+
+static void http_conns_free(PxHttpConns *h) {
+        GHashTableIter i;
+        gpointer value;
+
+        if (!h)
+                return;
+        source_clear(&h->accept_source);
+        source_clear(&h->accept_retry);
+        source_clear(&h->sweep);
+        source_clear(&h->epoll_source);
+        /* nobody counts connections any more; then the senders close theirs */
+        g_hash_table_iter_init(&i, h->by_id);
+        while (g_hash_table_iter_next(&i, NULL, &value)) {
+                HttpConn *c = value;
+                g_object_weak_unref(c->connection, on_conn_gone, c);
+        }
+        g_clear_pointer(&h->senders, g_hash_table_unref);
+        g_clear_pointer(&h->by_id, g_hash_table_unref);
+        g_clear_pointer(&h->per_peer, g_hash_table_unref);
+        g_clear_pointer(&h->mapped, g_hash_table_unref);
+        if (h->epoll_fd >= 0)
+                close(h->epoll_fd);
+        g_clear_object(&h->listener);
+        g_free(h);
 }
 
 gboolean px_http_server_start(PxManager *m, GError **error) {
         g_autoptr(GSocket) socket = NULL;
         int fd = m->fds.fd[PX_LISTENER_HTTP];
+        PxHttpConns *h;
 
         if (fd < 0)
                 return TRUE;
         m->http = soup_server_new("server-header", "pixiecore/" PACKAGE_VERSION " ", NULL);
         soup_server_add_handler(m->http, NULL, handle_request, m, NULL);
+        g_signal_connect(m->http, "request-started", G_CALLBACK(on_request_started), m);
+        g_signal_connect(m->http, "request-read", G_CALLBACK(on_request_read), m);
         socket = g_socket_new_from_fd(fd, error);
-        if (!socket)
-                return FALSE;
-        m->fds.fd[PX_LISTENER_HTTP] = -1; /* owned by the GSocket now */
-        if (!soup_server_listen_socket(m->http, socket, 0, error)) {
+        if (!socket) {
                 g_prefix_error(error, "HTTP: ");
                 return FALSE;
         }
+        m->fds.fd[PX_LISTENER_HTTP] = -1; /* owned by the GSocket now */
+        g_socket_set_blocking(socket, FALSE);
+        /* splice() to a client that has gone raises SIGPIPE (it has no MSG_NOSIGNAL); systemd
+         * services ignore it anyway (IgnoreSIGPIPE=yes) */
+        (void) signal(SIGPIPE, SIG_IGN);
+
+        h = g_new0(PxHttpConns, 1);
+        h->epoll_fd = -1;
+        h->listener = g_steal_pointer(&socket);
+        h->by_id = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) http_conn_free);
+        h->per_peer = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        h->senders = g_hash_table_new_full(NULL, NULL, (GDestroyNotify) sender_free, NULL);
+        h->mapped = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify) mapped_file_free);
+        m->http_conns = h;
+        h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+        if (h->epoll_fd < 0) {
+                int e = errno;
+                g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "HTTP: epoll: %s", g_strerror(e));
+                return FALSE;
+        }
+        h->epoll_source = g_unix_fd_source_new(h->epoll_fd, G_IO_IN);
+        g_source_set_callback(h->epoll_source, G_SOURCE_FUNC(on_senders_ready), m, NULL);
+        g_source_attach(h->epoll_source, NULL);
+        accept_start(m);
         return TRUE;
 }
 
 void px_http_server_stop(PxManager *m) {
+        const PxHttpStats *st = &m->http_stats;
+
         if (!m->http)
                 return;
+        px_log_info(NULL, PHASE,
+                    "HTTP totals: %" G_GUINT64_FORMAT " requests, %" G_GUINT64_FORMAT " connections, %" G_GUINT64_FORMAT
+                    " refused, %" G_GUINT64_FORMAT " request timeouts, %" G_GUINT64_FORMAT
+                    " stalled, %" G_GUINT64_FORMAT " bytes sent",
+                    st->requests, st->conns_accepted, st->conns_refused, st->header_timeouts, st->stalled,
+                    st->bytes_sent);
+        http_conns_free(m->http_conns);
+        m->http_conns = NULL;
         soup_server_disconnect(m->http);
         g_clear_object(&m->http);
 }

@@ -29,6 +29,11 @@ typedef struct PxHttpStats {
         uint64_t requests;
         uint64_t not_found;
         uint64_t bytes_sent;
+        uint64_t conns_open;      /* now */
+        uint64_t conns_accepted;  /* handed to the HTTP server */
+        uint64_t conns_refused;   /* over -max-http-conns or -max-http-conns-per-client */
+        uint64_t header_timeouts; /* no complete request within -http-header-timeout */
+        uint64_t stalled;         /* dropped: the client stopped reading a file */
 } PxHttpStats;
 
 /* A file a bootloader fetches, by the name it asks for. */
@@ -62,6 +67,7 @@ typedef struct PxManager {
         struct PxBus *bus;             /* NULL when no system bus is reachable */
         char *cache_dir;               /* API mode: upstream copies; NULL: none */
         PxHttpStats http_stats;
+        struct PxHttpConns *http_conns; /* our accept loop: caps and deadlines (http-server.c) */
 } PxManager;
 
 int px_manager_new(PxConfig *config, PxManager **ret);

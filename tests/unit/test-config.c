@@ -170,6 +170,9 @@ static void test_defaults(void) {
         g_assert_cmpuint(c.api_timeout_usec, ==, 5 * G_USEC_PER_SEC);
         g_assert_cmpuint(c.max_sessions, >, 0);
         g_assert_cmpuint(c.max_tftp_transfers, >, 0);
+        g_assert_cmpuint(c.max_http_conns, ==, 1024);
+        g_assert_cmpuint(c.max_http_conns_per_client, ==, 16);
+        g_assert_cmpuint(c.http_header_timeout_usec, ==, 10 * G_USEC_PER_SEC);
 }
 
 static void test_bootloader_names(void) {
@@ -290,8 +293,12 @@ static void test_long_flags_double_dash(void) {
         g_assert_true(load(&c, &error, "--kernel", kernel, "--listen-addr", "10.1.2.3", "--port-http", "81",
                            "--port-dhcp", "0", "--port-pxe", "0", "--port-tftp", "6969", "--bootmsg", "hello",
                            "--max-sessions", "7", "--max-tftp-transfers", "9", "--api-timeout", "500ms",
-                           "--log-timestamps", NULL));
+                           "--log-timestamps", "--max-http-conns", "99", "--max-http-conns-per-client", "3",
+                           "--http-header-timeout", "1500ms", NULL));
         g_assert_no_error(error);
+        g_assert_cmpuint(c.max_http_conns, ==, 99);
+        g_assert_cmpuint(c.max_http_conns_per_client, ==, 3);
+        g_assert_cmpuint(c.http_header_timeout_usec, ==, 1500 * 1000);
         g_assert_cmpuint(ntohl(c.listen_addr.s_addr), ==, 0x0a010203);
         g_assert_cmpuint(c.http_port, ==, 81);
         g_assert_cmpuint(c.dhcp_port, ==, 0);
@@ -420,6 +427,11 @@ static void test_bad_args(void) {
                 {{"-kernel", kernel, "-interface", "nosuchif0"}, PX_CONFIG_ERROR_INVALID, {"nosuchif0"}},
                 {{"-kernel", kernel, "-max-sessions", "0"}, PX_CONFIG_ERROR_INVALID, {"max-sessions"}},
                 {{"-kernel", kernel, "-max-tftp-transfers", "lots"}, PX_CONFIG_ERROR_INVALID, {"max-tftp-transfers"}},
+                {{"-kernel", kernel, "-max-http-conns", "0"}, PX_CONFIG_ERROR_INVALID, {"max-http-conns"}},
+                {{"-kernel", kernel, "-max-http-conns-per-client", "-1"},
+                 PX_CONFIG_ERROR_INVALID,
+                 {"max-http-conns-per-client"}},
+                {{"-kernel", kernel, "-http-header-timeout", "0"}, PX_CONFIG_ERROR_INVALID, {"http-header-timeout"}},
                 {{"-kernel", kernel, "frob"}, PX_CONFIG_ERROR_USAGE, {"frob"}},
                 {{"api"}, PX_CONFIG_ERROR_USAGE, {"api"}},
                 {{"api", "http://127.0.0.1:9/", "extra"}, PX_CONFIG_ERROR_USAGE, {"api"}},
@@ -574,6 +586,7 @@ static void test_file_values(void) {
                                                  "port-tftp = 0\n"
                                                  "debug = true\n"
                                                  "max-sessions = 12\n"
+                                                 "max-http-conns-per-client = 5\n"
                                                  "api-timeout = 2s\n",
                                                  kernel, initrd_a, initrd_b);
         g_autofree char *conf = write_conf("values.conf", extra);
@@ -592,6 +605,7 @@ static void test_file_values(void) {
         g_assert_cmpuint(c.tftp_port, ==, 0);
         g_assert_true(c.debug);
         g_assert_cmpuint(c.max_sessions, ==, 12);
+        g_assert_cmpuint(c.max_http_conns_per_client, ==, 5);
         g_assert_cmpuint(c.api_timeout_usec, ==, 2 * G_USEC_PER_SEC);
         g_assert_cmpstr(c.config_file, ==, conf);
         g_assert_cmpstr(c.ipxe_bios, ==, loader_bios);
