@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include "config.h"
 #include "manager.h"
@@ -23,6 +24,14 @@ int main(int argc, char **argv) {
         if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0) {
                 perror("pixiecore: sigprocmask");
                 return EXIT_FAILURE;
+        }
+
+        /* Every HTTP connection and TFTP transfer holds descriptors (-max-http-conns 1024 alone);
+         * systemd's soft limit of 1024 is for select() users, which we are not: take the hard limit. */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                (void) setrlimit(RLIMIT_NOFILE, &nofile);
         }
 
         px_config_init_defaults(&config);

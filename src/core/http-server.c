@@ -59,11 +59,17 @@ typedef struct HttpConn {
 
 typedef struct Sender Sender;
 
-/* A file a GBytes is a mapping of; the reference keeps the address from being reused. */
+/* A file a GBytes is a mapping of; the reference keeps the address from being reused. Shared
+ * by the cache and every sender serving it: one descriptor per file however many machines
+ * download it (sendfile() with an offset leaves the file position alone). */
 typedef struct MappedFile {
+        unsigned ref;
         GBytes *data;
         int fd; /* -1: not a mapped file we can open again */
 } MappedFile;
+
+static MappedFile *mapped_file_ref(MappedFile *f);
+static void mapped_file_unref(MappedFile *f);
 
 #define MAPPED_CACHE_MAX 16
 
@@ -322,11 +328,13 @@ static void download_finished(Download *d, guint status) {
         if (status != SOUP_STATUS_OK && status != SOUP_STATUS_PARTIAL_CONTENT)
                 return; /* the failure was logged where it happened */
         if (complete)
-                px_log_info(d->has_mac ? mac : NULL, PHASE, "sent %s (%" G_GUINT64_FORMAT " bytes)", d->file, d->sent);
+                px_log_info_ratelimited(d->has_mac ? mac : NULL, PHASE, "sent %s (%" G_GUINT64_FORMAT " bytes)",
+                                        d->file, d->sent);
         else
-                px_log_info(d->has_mac ? mac : NULL, PHASE,
-                            "transfer of %s ended after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes", d->file,
-                            d->sent, d->total);
+                px_log_info_ratelimited(d->has_mac ? mac : NULL, PHASE,
+                                        "transfer of %s ended after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                                        " bytes",
+                                        d->file, d->sent, d->total);
         if (s && complete && d->last_file && g_strcmp0(s->current_file, d->file) == 0)
                 px_session_set_state(s, PX_SESSION_BOOTING);
 }
@@ -361,7 +369,7 @@ struct Sender {
         size_t size;
         size_t offset;      /* handed to the pipe (or sent) */
         size_t in_pipe;     /* in the pipe, not yet in the socket */
-        int file;           /* the mapped file, for sendfile(); -1: none */
+        MappedFile *file;   /* for sendfile(); NULL: none */
         int pipe[2];        /* -1: plain send() from the mapping */
         bool polled;        /* in the senders' epoll set */
         bool keep_alive;    /* hand the connection back to libsoup for the next request */
@@ -374,8 +382,7 @@ static void sender_free(Sender *s) {
                 return;
         if (s->polled)
                 (void) epoll_ctl(s->manager->http_conns->epoll_fd, EPOLL_CTL_DEL, g_socket_get_fd(s->socket), NULL);
-        if (s->file >= 0)
-                close(s->file);
+        g_clear_pointer(&s->file, mapped_file_unref);
         if (s->pipe[0] >= 0)
                 close(s->pipe[0]);
         if (s->pipe[1] >= 0)
@@ -452,9 +459,9 @@ static int sender_push(Sender *s) {
                 if (s->offset >= s->size)
                         return 1;
 
-                if (s->file >= 0) {
+                if (s->file) {
                         off_t off = (off_t) s->offset;
-                        n = sendfile(fd, s->file, &off, MIN(s->size - s->offset, (size_t) SEND_BURST - burst));
+                        n = sendfile(fd, s->file->fd, &off, MIN(s->size - s->offset, (size_t) SEND_BURST - burst));
                         if (n > 0) {
                                 s->offset += (size_t) n;
                                 burst += (size_t) n;
@@ -468,8 +475,7 @@ static int sender_push(Sender *s) {
                         if (n < 0 && errno != EINVAL && errno != ENOSYS)
                                 return -errno;
                         /* the file shrank, or cannot be sent from: the mapping from here on */
-                        close(s->file);
-                        s->file = -1;
+                        g_clear_pointer(&s->file, mapped_file_unref);
                         continue;
                 }
 
@@ -535,14 +541,13 @@ typedef struct ZeroCopy {
         PxManager *manager;
         uint64_t conn_id;
         GBytes *data;
-        int file;
+        MappedFile *file;
         Download *download;
         bool keep_alive;
 } ZeroCopy;
 
 static void zero_copy_free(ZeroCopy *z) {
-        if (z->file >= 0)
-                close(z->file);
+        g_clear_pointer(&z->file, mapped_file_unref);
         g_bytes_unref(z->data);
         if (z->download)
                 download_free(z->download);
@@ -564,12 +569,11 @@ static void on_zero_copy_headers(SoupServerMessage *msg, gpointer userdata) {
         s->data = g_steal_pointer(&z->data);
         s->bytes = g_bytes_get_data(s->data, &s->size);
         s->download = g_steal_pointer(&z->download);
-        s->file = z->file;
-        z->file = -1;
+        s->file = g_steal_pointer(&z->file);
         s->keep_alive = z->keep_alive;
         s->pipe[0] = s->pipe[1] = -1;
         s->progress_usec = g_get_monotonic_time();
-        if (s->file < 0) {
+        if (!s->file) {
                 /* no file to send from: splice the mapped pages (or copy, without a pipe) */
                 if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
                         s->pipe[0] = s->pipe[1] = -1;
@@ -636,7 +640,14 @@ static int find_mapped_file(GBytes *data) {
         return fd;
 }
 
-static void mapped_file_free(MappedFile *f) {
+static MappedFile *mapped_file_ref(MappedFile *f) {
+        f->ref++;
+        return f;
+}
+
+static void mapped_file_unref(MappedFile *f) {
+        if (!f || --f->ref > 0)
+                return;
         if (f->fd >= 0)
                 close(f->fd);
         g_bytes_unref(f->data);
@@ -645,9 +656,9 @@ static void mapped_file_free(MappedFile *f) {
 
 /* find_mapped_file(), remembered: reading /proc/self/maps costs more than the rest of a request.
  * The file store's data lives as long as the daemon; API mode maps a file per request, so the
- * cache is simply emptied when it is full. Returns a new descriptor (sendfile() with an offset
- * leaves the shared file position alone) or -1. */
-static int open_mapped_file(PxManager *m, GBytes *data) {
+ * cache is simply emptied when it is full (senders keep their references). Returns a new
+ * reference, or NULL when data is no file we can send from. */
+static MappedFile *open_mapped_file(PxManager *m, GBytes *data) {
         GHashTable *cache = m->http_conns->mapped;
         MappedFile *f = g_hash_table_lookup(cache, g_bytes_get_data(data, NULL));
 
@@ -655,11 +666,12 @@ static int open_mapped_file(PxManager *m, GBytes *data) {
                 if (g_hash_table_size(cache) >= MAPPED_CACHE_MAX)
                         g_hash_table_remove_all(cache);
                 f = g_new0(MappedFile, 1);
+                f->ref = 1;
                 f->data = g_bytes_ref(data);
                 f->fd = find_mapped_file(data);
                 g_hash_table_insert(cache, (gpointer) g_bytes_get_data(data, NULL), f);
         }
-        return f->fd >= 0 ? fcntl(f->fd, F_DUPFD_CLOEXEC, 3) : -1;
+        return f->fd >= 0 ? mapped_file_ref(f) : NULL;
 }
 
 /* The connection of a message, when it came through our accept loop. */
@@ -1283,7 +1295,7 @@ gboolean px_http_server_start(PxManager *m, GError **error) {
         h->by_id = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) http_conn_free);
         h->per_peer = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         h->senders = g_hash_table_new_full(NULL, NULL, (GDestroyNotify) sender_free, NULL);
-        h->mapped = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify) mapped_file_free);
+        h->mapped = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify) mapped_file_unref);
         m->http_conns = h;
         h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (h->epoll_fd < 0) {
