@@ -676,6 +676,7 @@ static int get_counters(sd_bus *bus, const char *path, const char *interface, co
                 {"tftp-requests", t ? t->requests : 0},
                 {"tftp-malformed", t ? t->malformed : 0},
                 {"tftp-refused", t ? t->refused : 0},
+                {"tftp-over-limit", t ? t->over_limit : 0},
                 {"tftp-completed", t ? t->completed : 0},
                 {"tftp-failed", t ? t->failed : 0},
                 {"tftp-bytes-sent", t ? t->bytes_sent : 0},

@@ -39,16 +39,6 @@ static void check_skip_ws(JsonCheck *c) {
                 c->p++;
 }
 
-static int hex_digit(char ch) {
-        if (ch >= '0' && ch <= '9')
-                return ch - '0';
-        if (ch >= 'a' && ch <= 'f')
-                return ch - 'a' + 10;
-        if (ch >= 'A' && ch <= 'F')
-                return ch - 'A' + 10;
-        return -1;
-}
-
 /* n hex digits at p (bounded by end) into *ret. */
 static gboolean read_hex(const char *p, const char *end, unsigned n, uint32_t *ret) {
         uint32_t v = 0;
@@ -56,7 +46,7 @@ static gboolean read_hex(const char *p, const char *end, unsigned n, uint32_t *r
         if (end - p < (ptrdiff_t) n)
                 return FALSE;
         for (unsigned i = 0; i < n; i++) {
-                int d = hex_digit(p[i]);
+                int d = px_unhexchar(p[i]);
                 if (d < 0)
                         return FALSE;
                 v = v << 4 | (uint32_t) d;

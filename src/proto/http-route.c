@@ -34,16 +34,6 @@ const char *px_http_route_kind_to_string(PxHttpRouteKind kind) {
         }
 }
 
-static int hexdigit(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* Form-decodes s[0..n) ('+' is a space, %XX a byte) into a new string, which ends at the first
  * decoded NUL as a C string would. -EINVAL for an invalid or truncated %-escape anywhere. */
 static int form_decode(const char *s, size_t n, char **ret) {
@@ -52,8 +42,8 @@ static int form_decode(const char *s, size_t n, char **ret) {
 
         for (size_t i = 0; i < n; i++) {
                 if (s[i] == '%') {
-                        int hi = i + 1 < n ? hexdigit(s[i + 1]) : -1;
-                        int lo = i + 2 < n ? hexdigit(s[i + 2]) : -1;
+                        int hi = i + 1 < n ? px_unhexchar(s[i + 1]) : -1;
+                        int lo = i + 2 < n ? px_unhexchar(s[i + 2]) : -1;
                         if (hi < 0 || lo < 0)
                                 return -EINVAL;
                         out[k++] = (char) (hi << 4 | lo);

@@ -13,15 +13,7 @@
 #include <string.h>
 
 #include "api-response.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define fuzz_check(expr)                                                                                               \
-        do {                                                                                                           \
-                if (!(expr))                                                                                           \
-                        abort();                                                                                       \
-        } while (0)
+#include "fuzz.h"
 
 static const char *const api = "http://api.example:4242/prefix";
 

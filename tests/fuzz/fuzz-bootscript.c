@@ -20,15 +20,7 @@
 #include "bootscript.h"
 #include "config.h"
 #include "px-macro.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define fuzz_check(expr)                                                                                               \
-        do {                                                                                                           \
-                if (!(expr))                                                                                           \
-                        abort();                                                                                       \
-        } while (0)
+#include "fuzz.h"
 
 #define MAX_INITRDS 7
 

@@ -14,15 +14,7 @@
 
 #include "dhcp4.h"
 #include "pxe.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Invariants are checked with abort() so they hold in release builds too. */
-#define fuzz_check(expr)                                                                                               \
-        do {                                                                                                           \
-                if (!(expr))                                                                                           \
-                        abort();                                                                                       \
-        } while (0)
+#include "fuzz.h"
 
 /* ---- reference: the options of a packet, as RFC 2131/2132/3396 describe them ---- */
 

@@ -16,15 +16,7 @@
 #include <string.h>
 
 #include "file-id.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define fuzz_check(expr)                                                                                               \
-        do {                                                                                                           \
-                if (!(expr))                                                                                           \
-                        abort();                                                                                       \
-        } while (0)
+#include "fuzz.h"
 
 static const uint8_t fuzz_key[32] = "pixiecore file-id fuzzing key!!";
 static const uint8_t mac[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};

@@ -10,8 +10,7 @@
 #include <string.h>
 
 #include "tftp.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         TftpRequest req;
