@@ -15,6 +15,11 @@
 #                 api-refused  API mode, the API answers 404 for the VM's MAC: the VM must not
 #                              boot (no PXL-BOOT-OK within PXL_REFUSED_TIMEOUT, default 40 s),
 #                              pixiecore must log the refusal and send no offer.
+#                 flood        static mode, but first a bounded hostile flood from a fourth host
+#                              on the lab switch (tests/integration/test-hostile.py workers:
+#                              random datagrams, mutated DISCOVERs to 67/4011, DISCOVERs from
+#                              thousands of MACs, malformed TFTP); then the daemon must be alive
+#                              with bounded memory, and the VM must still boot.
 #
 # Environment:
 #   PIXIECORE      the daemon binary (default: build/src/pixiecore, from the cwd or the repo root)
@@ -41,11 +46,11 @@ bios/* | uefi-ipxe/* | uefi-native/*) ;;
 *) MODE= ;;
 esac
 case $VARIANT in
-'' | api | api-refused) ;;
+'' | api | api-refused | flood) ;;
 *) MODE= ;;
 esac
 if [[ -z $MODE ]]; then
-	echo "usage: $0 bios|uefi-ipxe|uefi-native [BOOTLOADER [api|api-refused]]" >&2
+	echo "usage: $0 bios|uefi-ipxe|uefi-native [BOOTLOADER [api|api-refused|flood]]" >&2
 	exit 2
 fi
 NAME="e2e $MODE $BOOTLOADER${VARIANT:+ $VARIANT}"
@@ -97,7 +102,7 @@ report_failure() {
 	lab_tail "$SERIAL" 60 'serial| '
 	echo "---- primary DHCP server (tail) ----------------------------------------"
 	lab_tail "$PXL_RUN_DIR/dnsmasq-primary.log" 25 'primary| '
-	if [[ -n $VARIANT ]]; then
+	if [[ $VARIANT == api* ]]; then
 		echo "---- fake API (tail) ---------------------------------------------------"
 		lab_tail "$PXL_RUN_DIR/fake-api.log" 20 'fake-api| '
 	fi
@@ -125,7 +130,7 @@ print(d["calls"].get(sys.argv[2], 0), " ".join(d["queries"].get(sys.argv[2], [])
 ' "$API_PORT" "$1" 2>/dev/null || true
 }
 
-if [[ -n $VARIANT ]]; then
+if [[ $VARIANT == api* ]]; then
 	# The API server: fake-api.py on 127.0.0.1 inside the server namespace, mounted under /lab/.
 	printf 'pxl-extra-%s\n' "$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')" >"$PXL_RUN_DIR/extra.txt"
 	URL_TOKEN=$(cat "$PXL_RUN_DIR/extra.txt")
@@ -190,7 +195,42 @@ if ! kill -0 "$PXPID" 2>/dev/null; then
 	exit 1
 fi
 
+# vm_rss_kib PID: the daemon's resident memory now
+vm_rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
 ok=1
+if [[ $VARIANT == flood ]]; then
+	# A fourth host on the lab switch floods the daemon, bounded by count and time per worker.
+	FLOOD_NS="pxl-$$-flood"
+	ip netns add "$FLOOD_NS"
+	_PXL_NAMESPACES+=("$FLOOD_NS") # lab_down removes it
+	ip -n "$FLOOD_NS" link set lo up
+	# the workers bind to the device test-hostile.py's own client namespace has: veth-c
+	ip -n "$PXL_NS_SW" link add swflood type veth peer name veth-c netns "$FLOOD_NS"
+	ip -n "$PXL_NS_SW" link set swflood master br0 up
+	ip -n "$FLOOD_NS" addr add "$PXL_SUBNET.50/24" dev veth-c
+	ip -n "$FLOOD_NS" link set veth-c up
+	rss_before=$(vm_rss_kib "$PXPID")
+	for worker in garbage mutate macs tftp-bad; do
+		if ! out=$(timeout 120 ip netns exec "$FLOOD_NS" "$PYTHON" "$ROOT/tests/integration/test-hostile.py" \
+			--worker "$worker" --server "$PXL_SERVER_IP" --seed 7 2>&1); then
+			echo "$NAME: FAIL: flood worker $worker did not finish: ${out:0:300}"
+			ok=0
+		fi
+		echo "$NAME: flood $worker: ${out:0:200}"
+	done
+	rss_after=$(vm_rss_kib "$PXPID")
+	echo "$NAME: daemon VmRSS ${rss_before} KiB before the flood, ${rss_after} KiB after"
+	if ! kill -0 "$PXPID" 2>/dev/null; then
+		echo "$NAME: FAIL: pixiecore died during the flood"
+		report_failure
+		exit 1
+	fi
+	if ((rss_after > rss_before + 32768)); then
+		echo "$NAME: FAIL: the flood grew the daemon by more than 32 MiB"
+		ok=0
+	fi
+fi
 if [[ $VARIANT == api-refused ]]; then
 	# The VM must not boot: run it for a bounded time and expect nothing.
 	lab_run_vm "$MODE" "$SERIAL" "${PXL_REFUSED_TIMEOUT:-40}" || true
