@@ -3,6 +3,7 @@
  * stores, damaged state files, and write failures that must leave the store unchanged. */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -1098,6 +1099,36 @@ static void test_fileio_atomic(Fixture *f, gconstpointer data) {
         g_assert_error(e, G_FILE_ERROR, G_FILE_ERROR_NOENT);
 }
 
+/* A crash between creating and renaming leaves ".<name>.<6 hex digits>" behind: removed at startup, and
+ * nothing else is (other names, other files' temporaries, directories). */
+static void test_fileio_stale_temp_files(Fixture *f, gconstpointer data) {
+        static const char *const stale[] = {".targets.json.a1b2c3", ".targets.json.0000ff"};
+        static const char *const kept[] = {"targets.json",        ".targets.json.a1b2c3d", ".targets.json.zzzzzz",
+                                           ".file-id.key.a1b2c3", ".targets.json.",        "targets.json.a1B2c3"};
+        _cleanup_close_ int dirfd = -1;
+
+        for (size_t i = 0; i < G_N_ELEMENTS(stale); i++) {
+                g_autofree char *p = g_build_filename(f->state, stale[i], NULL);
+                g_assert_true(g_file_set_contents(p, "{", 1, NULL));
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(kept); i++) {
+                g_autofree char *p = g_build_filename(f->state, kept[i], NULL);
+                g_assert_true(g_file_set_contents(p, "{}", 2, NULL));
+        }
+        dirfd = open(f->state, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        g_assert_cmpint(dirfd, >=, 0);
+        g_assert_cmpint(px_remove_stale_temp_files(dirfd, "targets.json"), ==, (int) G_N_ELEMENTS(stale));
+        for (size_t i = 0; i < G_N_ELEMENTS(stale); i++) {
+                g_autofree char *p = g_build_filename(f->state, stale[i], NULL);
+                g_assert_false(g_file_test(p, G_FILE_TEST_EXISTS));
+        }
+        for (size_t i = 0; i < G_N_ELEMENTS(kept); i++) {
+                g_autofree char *p = g_build_filename(f->state, kept[i], NULL);
+                g_assert_true(g_file_test(p, G_FILE_TEST_EXISTS));
+        }
+        g_assert_cmpint(px_remove_stale_temp_files(dirfd, "targets.json"), ==, 0);
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         warnings = g_ptr_array_new_with_free_func(g_free);
@@ -1129,6 +1160,7 @@ int main(int argc, char **argv) {
         ADD("write-fails/rename", test_write_fails_rename);
         ADD("write-fails/read-only-dir", test_write_fails_read_only_dir);
         ADD("fileio/atomic", test_fileio_atomic);
+        ADD("fileio/stale-temp-files", test_fileio_stale_temp_files);
 #undef ADD
         return g_test_run();
 }
