@@ -33,6 +33,8 @@
 set -u
 
 SOURCE_ROOT=${PX_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
+# shellcheck source=tests/integration/private-bus.sh
+source "$SOURCE_ROOT/tests/integration/private-bus.sh"
 BUILD_ROOT=${PX_BUILD_ROOT:-$SOURCE_ROOT/build}
 PIXIECORE=${PIXIECORE:-$BUILD_ROOT/src/pixiecore}
 PYTHON=/usr/bin/python3
@@ -134,37 +136,7 @@ cat >"$tmp/bus.d/nobody.conf" <<'EOF'
   </policy>
 </busconfig>
 EOF
-cat >"$tmp/bus.conf" <<EOF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path=$tmp/bus.sock</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-  </policy>
-  <includedir>$tmp/bus.d</includedir>
-</busconfig>
-EOF
-dbus-daemon --config-file="$tmp/bus.conf" --nofork --nopidfile --nosyslog >"$tmp/bus.log" 2>&1 </dev/null &
-bus_pid=$!
-export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$tmp/bus.sock"
-unset DBUS_SESSION_BUS_ADDRESS # never the host's buses
-bus_up() { [ -S "$tmp/bus.sock" ] && timeout 5 busctl --system status org.freedesktop.DBus >/dev/null 2>&1; }
-if wait_for 10 bus_up; then
+if private_bus_start "$tmp"; then
 	ok "private system bus at $tmp/bus.sock"
 else
 	not_ok "private system bus started" "$(cat "$tmp/bus.log")"
