@@ -43,6 +43,25 @@ _pxl_now() { printf '%s' "${EPOCHREALTIME:-$(date +%s.%N)}"; }
 # _pxl_elapsed START -> seconds with one decimal
 _pxl_elapsed() { awk -v s="$1" -v e="$(_pxl_now)" 'BEGIN { printf "%.1f", e - s }'; }
 
+# lab_find_pixiecore NAME: sets and exports PIXIECORE, made absolute: $PIXIECORE as given, else
+# ./build/src/pixiecore, else the repository's build/src/pixiecore. Exits 77 (meson's "skipped")
+# with a message naming NAME when there is no such binary.
+lab_find_pixiecore() {
+	if [[ -z ${PIXIECORE:-} ]]; then
+		if [[ -x build/src/pixiecore ]]; then
+			PIXIECORE=build/src/pixiecore
+		else
+			PIXIECORE=$(cd "$PXL_LAB_DIR/../.." && pwd)/build/src/pixiecore
+		fi
+	fi
+	if [[ ! -x $PIXIECORE ]]; then
+		echo "$1: SKIP: no pixiecore binary at $PIXIECORE" >&2
+		exit 77
+	fi
+	PIXIECORE=$(readlink -f "$PIXIECORE")
+	export PIXIECORE
+}
+
 # lab_require_root_tools: returns non-zero (with a message) when the lab cannot run here.
 lab_require_root_tools() {
 	local missing=() t

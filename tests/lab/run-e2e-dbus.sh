@@ -45,18 +45,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tests/lab/lab.sh
 source "$HERE/lab.sh"
 
-if [[ -z ${PIXIECORE:-} ]]; then
-	if [[ -x build/src/pixiecore ]]; then
-		PIXIECORE=build/src/pixiecore
-	else
-		PIXIECORE=$ROOT/build/src/pixiecore
-	fi
-fi
-if [[ ! -x $PIXIECORE ]]; then
-	echo "$NAME: SKIP: no pixiecore binary at $PIXIECORE" >&2
-	exit 77
-fi
-PIXIECORE=$(readlink -f "$PIXIECORE")
+lab_find_pixiecore "$NAME"
 if [[ -z ${PIXIECORECTL:-} ]]; then
 	for c in "$(dirname "$PIXIECORE")/ctl/pixiecorectl" "${PX_BUILD_ROOT:-/nonexistent}/src/ctl/pixiecorectl"; do
 		if [[ -x $c ]]; then

@@ -45,18 +45,7 @@ ROOT=$(cd "$HERE/../.." && pwd)
 # shellcheck source=tests/lab/lab.sh
 source "$HERE/lab.sh"
 
-if [[ -z ${PIXIECORE:-} ]]; then
-	if [[ -x build/src/pixiecore ]]; then
-		PIXIECORE=build/src/pixiecore
-	else
-		PIXIECORE=$ROOT/build/src/pixiecore
-	fi
-fi
-if [[ ! -x $PIXIECORE ]]; then
-	echo "$NAME: SKIP: no pixiecore binary at $PIXIECORE" >&2
-	exit 77
-fi
-PIXIECORE=$(readlink -f "$PIXIECORE")
+lab_find_pixiecore "$NAME"
 HARNESS=$ROOT/tests/integration/sd-listen-harness.py
 PYTHON=/usr/bin/python3
 [[ -x $PYTHON ]] || PYTHON=$(command -v python3 || true)
