@@ -127,6 +127,12 @@ static void tftp_event(void *userdata, const TftpEvent *ev) {
                              "%s: client ended transfer after option negotiation (%s)", ev->filename,
                              ev->error ? ev->error : "");
                 break;
+        case TFTP_EVENT_OVER_LIMIT:
+                px_log_warning_ratelimited(has_mac ? mac_str : NULL, "tftp",
+                                           "%s from %s not answered: %u transfers running (-max-tftp-transfers); "
+                                           "the client will retransmit",
+                                           ev->filename, peer, m->config->max_tftp_transfers);
+                break;
         case TFTP_EVENT_FAILED:
                 px_log_warning_ratelimited(has_mac ? mac_str : NULL, "tftp", "transfer of %s to %s failed: %s",
                                            ev->filename, peer, ev->error ? ev->error : "unknown error");

@@ -209,6 +209,7 @@ static void transfer_finish(TftpTransfer *t, TftpEventKind kind, const char *err
         case TFTP_EVENT_ABORTED:
         case TFTP_EVENT_STARTED:
         case TFTP_EVENT_PROGRESS:
+        case TFTP_EVENT_OVER_LIMIT:
                 break;
         }
 
@@ -940,6 +941,10 @@ static void server_handle_request(TftpServer *s, const uint8_t *buf, size_t len,
          * nothing to reflect. */
         if (g_hash_table_size(s->transfers) >= s->cfg.max_transfers) {
                 s->stats.over_limit++;
+                if (s->ops.event) {
+                        TftpEvent ev = {.kind = TFTP_EVENT_OVER_LIMIT, .peer = peer, .filename = req.filename};
+                        s->ops.event(s->userdata, &ev);
+                }
                 return;
         }
 

@@ -12,11 +12,12 @@
 typedef struct TftpServer TftpServer;
 
 typedef enum TftpEventKind {
-        TFTP_EVENT_STARTED,  /* first DATA block sent (after OACK negotiation) */
-        TFTP_EVENT_PROGRESS, /* at most every ~64 KiB, and at the end */
-        TFTP_EVENT_DONE,     /* last block acknowledged */
-        TFTP_EVENT_FAILED,   /* timeout, client ERROR, socket error */
-        TFTP_EVENT_ABORTED,  /* client aborted after OACK (tsize probe): normal for firmware */
+        TFTP_EVENT_STARTED,    /* first DATA block sent (after OACK negotiation) */
+        TFTP_EVENT_PROGRESS,   /* at most every ~64 KiB, and at the end */
+        TFTP_EVENT_DONE,       /* last block acknowledged */
+        TFTP_EVENT_FAILED,     /* timeout, client ERROR, socket error */
+        TFTP_EVENT_ABORTED,    /* client aborted after OACK (tsize probe): normal for firmware */
+        TFTP_EVENT_OVER_LIMIT, /* an RRQ left unanswered: max_transfers are running (no file_tag) */
 } TftpEventKind;
 
 typedef struct TftpEvent {
@@ -38,7 +39,7 @@ typedef struct TftpServerOps {
 } TftpServerOps;
 
 typedef struct TftpServerConfig {
-        unsigned max_transfers;  /* concurrent transfers; further RRQs get an ERROR (default 256) */
+        unsigned max_transfers;  /* concurrent transfers; further RRQs go unanswered (default 256) */
         unsigned max_blksize;    /* cap on negotiated blksize (default 65464; also capped by
                                   * the ingress interface MTU - 32) */
         unsigned max_windowsize; /* cap on negotiated windowsize (default 64) */
