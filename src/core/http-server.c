@@ -73,11 +73,6 @@ static void mapped_file_unref(MappedFile *f);
 
 #define MAPPED_CACHE_MAX 16
 
-typedef struct LogLimit {
-        uint64_t logged_usec;
-        unsigned unlogged;
-} LogLimit;
-
 typedef struct PxHttpConns {
         GSocket *listener;
         GSource *accept_source;
@@ -91,8 +86,6 @@ typedef struct PxHttpConns {
         GSource *epoll_source;
         uint64_t next_id;
         HttpConn *accepting; /* while soup_server_accept_iostream() runs */
-        LogLimit refusals;   /* each kind is logged at most every REFUSAL_LOG_USEC */
-        LogLimit timeouts;
 } PxHttpConns;
 
 #define CONN_ID_KEY "px-http-conn-id"
@@ -994,28 +987,9 @@ static void handle_request(SoupServer *server, SoupServerMessage *msg, const cha
 
 /* ---- connections ---- */
 
-/* A LAN host decides how often these happen: one line per REFUSAL_LOG_USEC and kind, with the
- * number left out and the totals (the D-Bus Counters have them too). */
-static void log_limit(PxManager *m, LogLimit *l, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void log_limit(PxManager *m, LogLimit *l, const char *fmt, ...) {
-        uint64_t now = g_get_monotonic_time();
-        g_autofree char *text = NULL;
-        va_list ap;
-
-        if (l->logged_usec && now < l->logged_usec + REFUSAL_LOG_USEC) {
-                l->unlogged++;
-                return;
-        }
-        va_start(ap, fmt);
-        text = g_strdup_vprintf(fmt, ap);
-        va_end(ap);
-        px_log_notice(NULL, PHASE,
-                      "%s (%u more like it not logged; totals: %" G_GUINT64_FORMAT
-                      " connections refused, %" G_GUINT64_FORMAT " request timeouts)",
-                      text, l->unlogged, m->http_stats.conns_refused, m->http_stats.header_timeouts);
-        l->logged_usec = now;
-        l->unlogged = 0;
-}
+/* A LAN host decides how often these happen: one line per REFUSAL_LOG_USEC and kind (the
+ * D-Bus Counters have the totals). */
+#define log_limited(...) px_log_ratelimited(REFUSAL_LOG_USEC, 1, LOG_NOTICE, NULL, PHASE, __VA_ARGS__)
 
 static void peer_add(PxHttpConns *h, const char *peer, int delta) {
         unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(h->per_peer, peer)) + delta;
@@ -1086,9 +1060,8 @@ static gboolean on_sweep(gpointer userdata) {
                 c->timed_out = true;
                 m->http_stats.header_timeouts++;
                 (void) shutdown(g_socket_get_fd(c->socket), SHUT_RDWR);
-                log_limit(m, &h->timeouts,
-                          "dropped a connection from %s: no complete request within %" G_GUINT64_FORMAT " ms", c->peer,
-                          m->config->http_header_timeout_usec / 1000);
+                log_limited("dropped a connection from %s: no complete request within %" G_GUINT64_FORMAT " ms",
+                            c->peer, m->config->http_header_timeout_usec / 1000);
         }
 
         /* senders whose client stopped reading */
@@ -1138,7 +1111,7 @@ static void refuse(PxManager *m, GSocket *socket, const char *peer, const char *
         /* best effort: the client may learn why, but we never wait for it */
         (void) send(g_socket_get_fd(socket), busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void) g_socket_close(socket, NULL);
-        log_limit(m, &m->http_conns->refusals, "refused an HTTP connection from %s: %s", peer, why);
+        log_limited("refused an HTTP connection from %s: %s", peer, why);
 }
 
 /* libsoup reads (the next) request from the connection, which has until the deadline to send it. */
