@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "px-build-config.h"
+#include "px-fileio.h"
 #include "px-macro.h"
 #include <stdio.h>
 #include <sys/stat.h>
@@ -43,15 +44,6 @@ void px_file_store_free(PxFileStore *s) {
         g_hash_table_unref(s->entries);
         g_clear_object(&s->http);
         g_free(s);
-}
-
-static GBytes *map_file(const char *path, GError **error) {
-        g_autoptr(GMappedFile) mapped = NULL;
-
-        mapped = g_mapped_file_new(path, FALSE, error);
-        if (!mapped)
-                return NULL;
-        return g_mapped_file_get_bytes(mapped);
 }
 
 /* Where downloads go: our entry of $CACHE_DIRECTORY (systemd's CacheDirectory=), else the temp dir. */
@@ -117,7 +109,7 @@ static GBytes *fetch_url(PxFileStore *s, const char *url, GError **error) {
                 (void) unlink(path);
                 return NULL;
         }
-        GBytes *data = map_file(path, error);
+        GBytes *data = px_map_file(path, error);
         (void) unlink(path); /* the mapping keeps the data; nothing is left behind on exit */
         if (!data)
                 g_prefix_error(error, "%s: ", url);
@@ -137,10 +129,7 @@ gboolean px_file_store_add(PxFileStore *s, const char *id, const char *source, G
                                     source);
                         return FALSE;
                 }
-                if (st.st_size == 0)
-                        data = g_bytes_new(NULL, 0); /* an empty file cannot be mapped */
-                else
-                        data = map_file(source, error);
+                data = px_map_file(source, error);
         }
         if (!data)
                 return FALSE;

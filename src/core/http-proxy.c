@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "px-fileio.h"
 #include "px-log.h"
 #include "px-macro.h"
 
@@ -45,7 +46,7 @@ static char *cache_meta_path(const Proxy *p) {
 static GBytes *cache_lookup(Proxy *p, char **ret_etag, char **ret_modified) {
         g_autofree char *meta_path = cache_meta_path(p);
         g_autoptr(GKeyFile) kf = g_key_file_new();
-        g_autoptr(GMappedFile) mapped = NULL;
+        g_autoptr(GBytes) data = NULL;
         g_autofree char *url = NULL;
         guint64 length;
 
@@ -55,14 +56,12 @@ static GBytes *cache_lookup(Proxy *p, char **ret_etag, char **ret_modified) {
         length = g_key_file_get_uint64(kf, CACHE_GROUP, "length", NULL);
         if (g_strcmp0(url, p->url) != 0)
                 return NULL;
-        mapped = g_mapped_file_new(p->cache_path, FALSE, NULL);
-        if (!mapped || g_mapped_file_get_length(mapped) != length)
+        data = px_map_file(p->cache_path, NULL);
+        if (!data || g_bytes_get_size(data) != length)
                 return NULL;
         *ret_etag = g_key_file_get_string(kf, CACHE_GROUP, "etag", NULL);
         *ret_modified = g_key_file_get_string(kf, CACHE_GROUP, "last-modified", NULL);
-        if (length == 0)
-                return g_bytes_new(NULL, 0);
-        return g_mapped_file_get_bytes(mapped);
+        return g_steal_pointer(&data);
 }
 
 static void tee_abort(Proxy *p) {

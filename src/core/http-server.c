@@ -14,8 +14,6 @@
 #include <sys/epoll.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -25,6 +23,7 @@
 #include "http-route.h"
 #include "manager.h"
 #include "px-build-config.h"
+#include "px-fileio.h"
 #include "px-log.h"
 
 #define PHASE "http"
@@ -59,20 +58,6 @@ typedef struct HttpConn {
 
 typedef struct Sender Sender;
 
-/* A file a GBytes is a mapping of; the reference keeps the address from being reused. Shared
- * by the cache and every sender serving it: one descriptor per file however many machines
- * download it (sendfile() with an offset leaves the file position alone). */
-typedef struct MappedFile {
-        unsigned ref;
-        GBytes *data;
-        int fd; /* -1: not a mapped file we can open again */
-} MappedFile;
-
-static MappedFile *mapped_file_ref(MappedFile *f);
-static void mapped_file_unref(MappedFile *f);
-
-#define MAPPED_CACHE_MAX 16
-
 typedef struct PxHttpConns {
         GSocket *listener;
         GSource *accept_source;
@@ -82,7 +67,6 @@ typedef struct PxHttpConns {
         GHashTable *per_peer; /* address text -> count */
         GHashTable *senders;  /* Sender set (owned) */
         int epoll_fd;         /* the senders' sockets */
-        GHashTable *mapped;   /* data pointer -> MappedFile: open_mapped_file() results */
         GSource *epoll_source;
         uint64_t next_id;
         HttpConn *accepting; /* while soup_server_accept_iostream() runs */
@@ -362,7 +346,7 @@ struct Sender {
         size_t size;
         size_t offset;      /* handed to the pipe (or sent) */
         size_t in_pipe;     /* in the pipe, not yet in the socket */
-        MappedFile *file;   /* for sendfile(); NULL: none */
+        int file;           /* the file data is mapped from, for sendfile(); -1: none (not ours) */
         int pipe[2];        /* -1: plain send() from the mapping */
         bool polled;        /* in the senders' epoll set */
         bool keep_alive;    /* hand the connection back to libsoup for the next request */
@@ -375,7 +359,6 @@ static void sender_free(Sender *s) {
                 return;
         if (s->polled)
                 (void) epoll_ctl(s->manager->http_conns->epoll_fd, EPOLL_CTL_DEL, g_socket_get_fd(s->socket), NULL);
-        g_clear_pointer(&s->file, mapped_file_unref);
         if (s->pipe[0] >= 0)
                 close(s->pipe[0]);
         if (s->pipe[1] >= 0)
@@ -452,9 +435,9 @@ static int sender_push(Sender *s) {
                 if (s->offset >= s->size)
                         return 1;
 
-                if (s->file) {
+                if (s->file >= 0) {
                         off_t off = (off_t) s->offset;
-                        n = sendfile(fd, s->file->fd, &off, MIN(s->size - s->offset, (size_t) SEND_BURST - burst));
+                        n = sendfile(fd, s->file, &off, MIN(s->size - s->offset, (size_t) SEND_BURST - burst));
                         if (n > 0) {
                                 s->offset += (size_t) n;
                                 burst += (size_t) n;
@@ -468,7 +451,7 @@ static int sender_push(Sender *s) {
                         if (n < 0 && errno != EINVAL && errno != ENOSYS)
                                 return -errno;
                         /* the file shrank, or cannot be sent from: the mapping from here on */
-                        g_clear_pointer(&s->file, mapped_file_unref);
+                        s->file = -1;
                         continue;
                 }
 
@@ -534,13 +517,11 @@ typedef struct ZeroCopy {
         PxManager *manager;
         uint64_t conn_id;
         GBytes *data;
-        MappedFile *file;
         Download *download;
         bool keep_alive;
 } ZeroCopy;
 
 static void zero_copy_free(ZeroCopy *z) {
-        g_clear_pointer(&z->file, mapped_file_unref);
         g_bytes_unref(z->data);
         if (z->download)
                 download_free(z->download);
@@ -562,11 +543,11 @@ static void on_zero_copy_headers(SoupServerMessage *msg, gpointer userdata) {
         s->data = g_steal_pointer(&z->data);
         s->bytes = g_bytes_get_data(s->data, &s->size);
         s->download = g_steal_pointer(&z->download);
-        s->file = g_steal_pointer(&z->file);
+        s->file = px_mapped_file_fd(s->data); /* lives as long as s->data */
         s->keep_alive = z->keep_alive;
         s->pipe[0] = s->pipe[1] = -1;
         s->progress_usec = g_get_monotonic_time();
-        if (!s->file) {
+        if (s->file < 0) {
                 /* no file to send from: splice the mapped pages (or copy, without a pipe) */
                 if (pipe2(s->pipe, O_CLOEXEC | O_NONBLOCK) < 0)
                         s->pipe[0] = s->pipe[1] = -1;
@@ -594,79 +575,6 @@ static void on_zero_copy_headers(SoupServerMessage *msg, gpointer userdata) {
         sender_run(s);  /* the socket is most likely writable now */
 }
 
-/* The file that `data` is a mapping of (GMappedFile maps whole files), opened again for
- * sendfile(): found in /proc/self/maps by address, and only if the path still names the very
- * same inode and size (a file replaced since it was loaded is not what we serve). -1: none. */
-static int find_mapped_file(GBytes *data) {
-        size_t size;
-        const void *p = g_bytes_get_data(data, &size);
-        g_autofree char *prefix = g_strdup_printf("%" G_GINTPTR_MODIFIER "x-", (guintptr) p);
-        g_autofree char *line = NULL;
-        size_t cap = 0;
-        FILE *f = fopen("/proc/self/maps", "re");
-        int fd = -1;
-
-        if (!f)
-                return -1;
-        while (getline(&line, &cap, f) > 0) {
-                unsigned maj, min;
-                unsigned long long ino;
-                int path_at = 0;
-                struct stat st;
-
-                if (!g_str_has_prefix(line, prefix))
-                        continue;
-                /* start-end perms offset dev inode path */
-                if (sscanf(line, "%*s %*s %*s %x:%x %llu %n", &maj, &min, &ino, &path_at) < 3 || path_at == 0 ||
-                    line[path_at] != '/')
-                        break;
-                g_strchomp(line + path_at);
-                fd = open(line + path_at, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-                if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_ino != ino ||
-                                major(st.st_dev) != maj || minor(st.st_dev) != min || (size_t) st.st_size != size)) {
-                        close(fd);
-                        fd = -1;
-                }
-                break;
-        }
-        fclose(f);
-        return fd;
-}
-
-static MappedFile *mapped_file_ref(MappedFile *f) {
-        f->ref++;
-        return f;
-}
-
-static void mapped_file_unref(MappedFile *f) {
-        if (!f || --f->ref > 0)
-                return;
-        if (f->fd >= 0)
-                close(f->fd);
-        g_bytes_unref(f->data);
-        g_free(f);
-}
-
-/* find_mapped_file(), remembered: reading /proc/self/maps costs more than the rest of a request.
- * The file store's data lives as long as the daemon; API mode maps a file per request, so the
- * cache is simply emptied when it is full (senders keep their references). Returns a new
- * reference, or NULL when data is no file we can send from. */
-static MappedFile *open_mapped_file(PxManager *m, GBytes *data) {
-        GHashTable *cache = m->http_conns->mapped;
-        MappedFile *f = g_hash_table_lookup(cache, g_bytes_get_data(data, NULL));
-
-        if (!f) {
-                if (g_hash_table_size(cache) >= MAPPED_CACHE_MAX)
-                        g_hash_table_remove_all(cache);
-                f = g_new0(MappedFile, 1);
-                f->ref = 1;
-                f->data = g_bytes_ref(data);
-                f->fd = find_mapped_file(data);
-                g_hash_table_insert(cache, (gpointer) g_bytes_get_data(data, NULL), f);
-        }
-        return f->fd >= 0 ? mapped_file_ref(f) : NULL;
-}
-
 /* The connection of a message, when it came through our accept loop. */
 static HttpConn *conn_of(PxManager *m, SoupServerMessage *msg) {
         uint64_t *id = g_object_get_data(G_OBJECT(msg), CONN_ID_KEY);
@@ -686,7 +594,6 @@ static bool serve_zero_copy(PxManager *m, SoupServerMessage *msg, GBytes *data, 
         z->manager = m;
         z->conn_id = c->id;
         z->data = g_bytes_ref(data);
-        z->file = open_mapped_file(m, data);
         z->download = d;
         /* HTTP/1.1 clients keep the connection unless they say otherwise (a file of ours is
          * the only response that does not close it) */
@@ -804,8 +711,7 @@ static void serve_sealed_file(PxManager *m, SoupServerMessage *msg, const char *
 
         if (g_str_has_prefix(url, "file://")) {
                 g_autofree char *local = g_filename_from_uri(url, NULL, &error);
-                g_autoptr(GMappedFile) mapped = local ? g_mapped_file_new(local, FALSE, &error) : NULL;
-                g_autoptr(GBytes) data = mapped ? g_mapped_file_get_bytes(mapped) : NULL;
+                g_autoptr(GBytes) data = local ? px_map_file(local, &error) : NULL;
 
                 if (!data) {
                         px_log_warning(mac_str, PHASE, "cannot serve %s: %s", name, error->message);
@@ -1233,7 +1139,6 @@ static void http_conns_free(PxHttpConns *h) {
         g_clear_pointer(&h->senders, g_hash_table_unref);
         g_clear_pointer(&h->by_id, g_hash_table_unref);
         g_clear_pointer(&h->per_peer, g_hash_table_unref);
-        g_clear_pointer(&h->mapped, g_hash_table_unref);
         if (h->epoll_fd >= 0)
                 close(h->epoll_fd);
         g_clear_object(&h->listener);
@@ -1268,7 +1173,6 @@ gboolean px_http_server_start(PxManager *m, GError **error) {
         h->by_id = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, (GDestroyNotify) http_conn_free);
         h->per_peer = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
         h->senders = g_hash_table_new_full(NULL, NULL, (GDestroyNotify) sender_free, NULL);
-        h->mapped = g_hash_table_new_full(NULL, NULL, NULL, (GDestroyNotify) mapped_file_unref);
         m->http_conns = h;
         h->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
         if (h->epoll_fd < 0) {

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,4 +153,80 @@ int px_write_file_atomic(const char *dir, const char *name, const void *data, si
         if (fsync(dirfd) < 0 && errno != EINVAL && errno != ENOTSUP)
                 return fail(error, errno, "cannot sync directory", dir, NULL);
         return 0;
+}
+
+/* ---- mapped files ---- */
+
+typedef struct MappedFile {
+        void *addr;
+        size_t size;
+        int fd;
+} MappedFile;
+
+/* start address -> MappedFile, for px_mapped_file_fd(); startup may map from a worker thread */
+static GHashTable *mapped_files;
+G_LOCK_DEFINE_STATIC(mapped_files);
+
+static void mapped_file_free(gpointer userdata) {
+        MappedFile *f = userdata;
+
+        G_LOCK(mapped_files);
+        g_hash_table_remove(mapped_files, f->addr);
+        G_UNLOCK(mapped_files);
+        (void) munmap(f->addr, f->size);
+        close(f->fd);
+        g_free(f);
+}
+
+GBytes *px_map_file(const char *path, GError **error) {
+        _cleanup_close_ int fd = -1;
+        MappedFile *f;
+        struct stat st;
+        void *addr;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                int e = errno;
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: %s", path, g_strerror(e));
+                return NULL;
+        }
+        if (!S_ISREG(st.st_mode)) {
+                g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: not a regular file", path);
+                return NULL;
+        }
+        if (st.st_size == 0)
+                return g_bytes_new(NULL, 0); /* nothing to map */
+        addr = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (addr == MAP_FAILED) {
+                int e = errno;
+                g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(e), "%s: cannot map: %s", path, g_strerror(e));
+                return NULL;
+        }
+        f = g_new0(MappedFile, 1);
+        f->addr = addr;
+        f->size = (size_t) st.st_size;
+        f->fd = fd;
+        fd = -1; /* the mapping's now */
+        G_LOCK(mapped_files);
+        if (!mapped_files)
+                mapped_files = g_hash_table_new(NULL, NULL);
+        g_hash_table_insert(mapped_files, addr, f);
+        G_UNLOCK(mapped_files);
+        return g_bytes_new_with_free_func(addr, f->size, mapped_file_free, f);
+}
+
+int px_mapped_file_fd(GBytes *bytes) {
+        size_t size;
+        const void *addr = g_bytes_get_data(bytes, &size);
+        MappedFile *f;
+        int fd = -1;
+
+        if (!addr)
+                return -1;
+        G_LOCK(mapped_files);
+        f = mapped_files ? g_hash_table_lookup(mapped_files, addr) : NULL;
+        if (f && f->size == size)
+                fd = f->fd;
+        G_UNLOCK(mapped_files);
+        return fd;
 }

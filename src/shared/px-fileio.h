@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 #pragma once
 
-/* File helpers for the state files in the state directory (file-id.key, targets.json). */
+/* File helpers: the state files in the state directory (file-id.key, targets.json), and the
+ * mapped files that boot files are served from. */
 
 #include <glib.h>
 #include <stddef.h>
@@ -34,3 +35,12 @@ int px_write_file_atomic(const char *dir, const char *name, const void *data, si
  * when the process dies between creating and renaming one. Only for startup, when no write to
  * <name> can be in progress. Returns how many were removed, or a negative errno. */
 int px_remove_stale_temp_files(int dirfd, const char *name);
+
+/* Maps the whole file at path read-only and keeps its descriptor open for as long as the
+ * returned bytes live, so that they can be sent with sendfile() (px_mapped_file_fd()) instead of
+ * being copied. An empty file gives empty bytes. NULL with error (G_FILE_ERROR, naming the path). */
+GBytes *px_map_file(const char *path, GError **error);
+
+/* The descriptor of the file that px_map_file() mapped into `bytes` (valid while they are), or
+ * -1 for any other bytes, a slice of them included. */
+int px_mapped_file_fd(GBytes *bytes);
