@@ -66,17 +66,6 @@ static void pending_freep(PendingReply **p) {
         pending_free(*p);
 }
 
-/* px_mac_to_string() without printf: this runs for every packet. */
-static void format_mac(const uint8_t mac[6], char sep, char buf[PX_MAC_STRLEN]) {
-        static const char hex[] = "0123456789abcdef";
-
-        for (int i = 0; i < 6; i++) {
-                buf[i * 3] = hex[mac[i] >> 4];
-                buf[i * 3 + 1] = hex[mac[i] & 0xf];
-                buf[i * 3 + 2] = i < 5 ? sep : '\0';
-        }
-}
-
 /* inet_ntop() without printf (glibc's formats with sprintf): this runs for every packet. */
 static void format_ipv4(struct in_addr a, char buf[INET_ADDRSTRLEN]) {
         const uint8_t *b = (const uint8_t *) &a.s_addr;
@@ -163,18 +152,6 @@ static void batch_add(PxManager *m, ReplyBatch *b, int fd, size_t len, const str
                 batch_flush(m, b);
 }
 
-/* Appends strings into a fixed buffer; false if it did not fit. Cheaper than printf on the
- * per-packet path. */
-static bool append(char *buf, size_t size, size_t *pos, const char *s) {
-        size_t l = strlen(s);
-
-        if (*pos + l >= size)
-                return false;
-        memcpy(buf + *pos, s, l + 1);
-        *pos += l;
-        return true;
-}
-
 static void send_reply(PendingReply *p, PxBootSpec *spec, const char *reason) {
         PxManager *m = p->manager;
         PxeClient *c = &p->client;
@@ -188,10 +165,9 @@ static void send_reply(PendingReply *p, PxBootSpec *spec, const char *reason) {
         struct sockaddr_in to = {.sin_family = AF_INET};
         PxSession *session;
         const char *loader;
-        size_t pos = 0;
         int len, r, fd;
 
-        format_mac(c->mac, ':', mac);
+        px_mac_to_string(c->mac, mac);
 
         session = px_session_table_lookup(m->sessions, c->mac);
         if (!spec) {
@@ -213,19 +189,9 @@ static void send_reply(PendingReply *p, PxBootSpec *spec, const char *reason) {
         /* An iPXE that can fetch and boot over HTTP goes straight to the script; everything
          * else first gets a bootloader over TFTP. */
         if (m->config->bootloader == PX_BOOTLOADER_IPXE && pxe_client_ipxe_can_boot_http(c)) {
-                char arch[8];
-
                 if (m->config->http_port != 80)
                         snprintf(port, sizeof(port), ":%u", m->config->http_port);
-                snprintf(arch, sizeof(arch), "%u", c->arch);
-                if (!append(boot_file, sizeof(boot_file), &pos, "http://") ||
-                    !append(boot_file, sizeof(boot_file), &pos, ip) ||
-                    !append(boot_file, sizeof(boot_file), &pos, port) ||
-                    !append(boot_file, sizeof(boot_file), &pos, "/_/ipxe?mac=") ||
-                    !append(boot_file, sizeof(boot_file), &pos, mac) ||
-                    !append(boot_file, sizeof(boot_file), &pos, "&arch=") ||
-                    !append(boot_file, sizeof(boot_file), &pos, arch))
-                        return; /* cannot happen: every part has a bounded length */
+                snprintf(boot_file, sizeof(boot_file), "http://%s%s/_/ipxe?mac=%s&arch=%u", ip, port, mac, c->arch);
         } else {
                 loader = tftp_loader_for(m, c);
                 if (!loader) {
@@ -234,16 +200,12 @@ static void send_reply(PendingReply *p, PxBootSpec *spec, const char *reason) {
                                                 px_firmware_to_string(c->firmware), c->arch);
                         return;
                 }
-                format_mac(c->mac, '-', dashed);
-                /* iPXE takes a URL, and ignores discovery control */
-                if (c->is_ipxe && (!append(boot_file, sizeof(boot_file), &pos, "tftp://") ||
-                                   !append(boot_file, sizeof(boot_file), &pos, ip) ||
-                                   !append(boot_file, sizeof(boot_file), &pos, "/")))
-                        return;
-                if (!append(boot_file, sizeof(boot_file), &pos, dashed) ||
-                    !append(boot_file, sizeof(boot_file), &pos, "/") ||
-                    !append(boot_file, sizeof(boot_file), &pos, loader))
-                        return;
+                px_mac_to_dashed(c->mac, dashed);
+                if (c->is_ipxe)
+                        /* iPXE takes a URL, and ignores discovery control */
+                        snprintf(boot_file, sizeof(boot_file), "tftp://%s/%s/%s", ip, dashed, loader);
+                else
+                        snprintf(boot_file, sizeof(boot_file), "%s/%s", dashed, loader);
                 params.sname_is_server_ip = !c->is_ipxe;
                 /* BIOS PXE ROMs boot the file straight from the ProxyDHCP offer. EFI firmware
                  * tends to ignore offers that skip discovery, and without option 43 asks the
@@ -361,7 +323,7 @@ static void handle_packet(PxManager *m, ReplyPort port, const uint8_t *buf, size
         r = pxe_client_parse(&p->request, &p->client);
         log_packet(phase, meta, &p->request, r >= 0 ? &p->client : NULL);
         if (px_log_debug_enabled()) /* only the debug lines below need it */
-                format_mac(p->request.chaddr, ':', mac);
+                px_mac_to_string(p->request.chaddr, mac);
         if (r == -ENOMSG) {
                 m->dhcp_stats.not_pxe++;
                 return;

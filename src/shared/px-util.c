@@ -4,12 +4,23 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Without printf: this runs for every DHCP packet. */
+static void mac_format(const uint8_t mac[6], char sep, char buf[PX_MAC_STRLEN]) {
+        static const char hex[] = "0123456789abcdef";
+
+        for (int i = 0; i < 6; i++) {
+                buf[i * 3] = hex[mac[i] >> 4];
+                buf[i * 3 + 1] = hex[mac[i] & 0xf];
+                buf[i * 3 + 2] = i < 5 ? sep : '\0';
+        }
+}
+
 void px_mac_to_string(const uint8_t mac[6], char buf[PX_MAC_STRLEN]) {
-        snprintf(buf, PX_MAC_STRLEN, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        mac_format(mac, ':', buf);
 }
 
 void px_mac_to_dashed(const uint8_t mac[6], char buf[PX_MAC_STRLEN]) {
-        snprintf(buf, PX_MAC_STRLEN, "%02x-%02x-%02x-%02x-%02x-%02x", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+        mac_format(mac, '-', buf);
 }
 
 uint64_t px_mac_to_u64(const uint8_t mac[6]) {
