@@ -24,7 +24,7 @@ const char *px_session_state_to_string(PxSessionState s) {
 }
 
 struct PxSessionTable {
-        GHashTable *by_mac; /* mac as a pointer-sized key -> its GList link in order */
+        GHashTable *by_mac; /* the session's mac -> its GList link in order */
         GQueue order;       /* sessions (owned), least recently active first */
         GArray *observers;  /* PxSessionObserver */
         unsigned max_sessions;
@@ -42,34 +42,19 @@ static void session_free(PxSession *s) {
         g_free(s);
 }
 
-/* Keys: the MAC packed into a pointer where it fits, else a pointer to the session's own mac. */
-#if GLIB_SIZEOF_VOID_P >= 8
-#define MAC_KEY(mac) GSIZE_TO_POINTER((gsize) px_mac_to_u64(mac))
-static guint mac_hash(gconstpointer k) {
-        guint64 v = (guint64) GPOINTER_TO_SIZE(k);
-        return (guint) (v ^ (v >> 29));
-}
-static gboolean mac_equal(gconstpointer a, gconstpointer b) {
-        return a == b;
-}
-#define LOOKUP_KEY(mac) MAC_KEY(mac)
-#define SESSION_KEY(s)  MAC_KEY((s)->mac)
-#else
+/* Keys point at the session's own mac (lookups pass the caller's): no key allocations. */
 static guint mac_hash(gconstpointer k) {
         guint64 v = px_mac_to_u64(k);
         return (guint) (v ^ (v >> 29));
 }
+
 static gboolean mac_equal(gconstpointer a, gconstpointer b) {
         return memcmp(a, b, 6) == 0;
 }
-#define LOOKUP_KEY(mac) ((gconstpointer) (mac))
-#define SESSION_KEY(s)  ((gpointer) (s)->mac)
-#endif
 
 PxSessionTable *px_session_table_new(unsigned max_sessions, uint64_t idle_timeout_usec) {
         PxSessionTable *t = g_new0(PxSessionTable, 1);
 
-        /* no key allocations: see MAC_KEY/SESSION_KEY above */
         t->by_mac = g_hash_table_new(mac_hash, mac_equal);
         g_queue_init(&t->order);
         t->observers = g_array_new(FALSE, TRUE, sizeof(PxSessionObserver));
@@ -89,14 +74,14 @@ static void notify(PxSessionTable *t, PxSession *s, int what) {
 }
 
 static GList *lookup_link(PxSessionTable *t, const uint8_t mac[6]) {
-        return g_hash_table_lookup(t->by_mac, LOOKUP_KEY(mac));
+        return g_hash_table_lookup(t->by_mac, mac);
 }
 
 static void remove_session(PxSessionTable *t, PxSession *s) {
         GList *link = lookup_link(t, s->mac);
 
         notify(t, s, 2);
-        g_hash_table_remove(t->by_mac, SESSION_KEY(s));
+        g_hash_table_remove(t->by_mac, s->mac);
         if (link)
                 g_queue_delete_link(&t->order, link);
         session_free(s);
@@ -162,7 +147,7 @@ PxSession *px_session_table_ensure(PxSessionTable *t, const uint8_t mac[6], bool
         s->started_usec = (uint64_t) g_get_real_time();
         touch(s);
         g_queue_push_tail(&t->order, s);
-        g_hash_table_insert(t->by_mac, SESSION_KEY(s), t->order.tail);
+        g_hash_table_insert(t->by_mac, s->mac, t->order.tail);
         notify(t, s, 0);
         return s;
 }

@@ -10,45 +10,6 @@
 
 #include "px-macro.h"
 
-ssize_t px_udp_recv(int fd, void *buf, size_t size, PxUdpMeta *ret_meta) {
-        union {
-                struct cmsghdr align;
-                uint8_t buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-        } control;
-        struct sockaddr_in peer = {};
-        struct iovec iov = {.iov_base = buf, .iov_len = size};
-        struct msghdr msg = {
-                .msg_name = &peer,
-                .msg_namelen = sizeof(peer),
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = &control,
-                .msg_controllen = sizeof(control),
-        };
-        PxUdpMeta meta = {};
-        ssize_t n;
-
-        n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_TRUNC);
-        if (n < 0)
-                return -errno;
-        if (msg.msg_flags & MSG_TRUNC || (size_t) n > size)
-                return -EMSGSIZE;
-        if (peer.sin_family != AF_INET)
-                return -EAFNOSUPPORT;
-
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-                if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
-                        struct in_pktinfo info;
-                        memcpy(&info, CMSG_DATA(c), sizeof(info));
-                        meta.local = info.ipi_spec_dst;
-                        meta.destination = info.ipi_addr;
-                        meta.ifindex = info.ipi_ifindex;
-                }
-        meta.peer = peer;
-        *ret_meta = meta;
-        return n;
-}
-
 typedef union PktinfoControl {
         struct cmsghdr align;
         uint8_t buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
@@ -175,10 +136,7 @@ int px_udp_grow_receive_buffer(int fd, int bytes) {
 }
 
 int px_udp_send(int fd, const void *buf, size_t len, const struct sockaddr_in *to, int ifindex, struct in_addr src) {
-        union {
-                struct cmsghdr align;
-                uint8_t buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
-        } control = {};
+        PktinfoControl control;
         struct iovec iov = {.iov_base = (void *) buf, .iov_len = len};
         struct msghdr msg = {
                 .msg_name = (void *) to,
@@ -187,19 +145,7 @@ int px_udp_send(int fd, const void *buf, size_t len, const struct sockaddr_in *t
                 .msg_iovlen = 1,
         };
 
-        if (ifindex > 0 || src.s_addr != INADDR_ANY) {
-                struct in_pktinfo info = {.ipi_ifindex = ifindex, .ipi_spec_dst = src};
-                struct cmsghdr *c;
-
-                msg.msg_control = &control;
-                msg.msg_controllen = sizeof(control);
-                c = CMSG_FIRSTHDR(&msg);
-                c->cmsg_level = IPPROTO_IP;
-                c->cmsg_type = IP_PKTINFO;
-                c->cmsg_len = CMSG_LEN(sizeof(info));
-                memcpy(CMSG_DATA(c), &info, sizeof(info));
-        }
-
+        set_pktinfo(&msg, &control, ifindex, src);
         if (sendmsg(fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
                 return -errno;
         return 0;

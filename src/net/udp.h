@@ -15,10 +15,6 @@ typedef struct PxUdpMeta {
         int ifindex;                /* 0 if unknown */
 } PxUdpMeta;
 
-/* Non-blocking receive. Returns the datagram length, -EAGAIN when empty, other -errno. A
- * datagram longer than size is reported as -EMSGSIZE (and consumed). */
-ssize_t px_udp_recv(int fd, void *buf, size_t size, PxUdpMeta *ret_meta);
-
 /* Sends `len` bytes to `to`, out of `ifindex` (0: routing decides) with source address `src`
  * (INADDR_ANY: kernel decides). */
 int px_udp_send(int fd, const void *buf, size_t len, const struct sockaddr_in *to, int ifindex, struct in_addr src);
