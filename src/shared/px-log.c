@@ -49,19 +49,26 @@ static void emit(int level, const char *mac, const char *phase, const char *file
                 mac ? mac : "", mac ? " " : "", message);
 }
 
+/* Formats and emits one message; errno is the caller's to restore. */
+static void log_va(int level, int error, const char *mac, const char *phase, const char *file, int line,
+                   const char *func, const char *format, va_list ap) {
+        char buf[2048];
+
+        if (error != 0)
+                errno = error < 0 ? -error : error; /* so that %m works */
+        vsnprintf(buf, sizeof(buf), format, ap);
+        emit(level, mac, phase, file, line, func, NULL, buf);
+}
+
 int px_log_full(int level, int error, const char *mac, const char *phase, const char *file, int line, const char *func,
                 const char *format, ...) {
         int saved = errno;
-        char buf[2048];
         va_list ap;
 
         if (level <= max_level) {
-                if (error != 0)
-                        errno = error < 0 ? -error : error; /* so that %m works */
                 va_start(ap, format);
-                vsnprintf(buf, sizeof(buf), format, ap);
+                log_va(level, error, mac, phase, file, line, func, format, ap);
                 va_end(ap);
-                emit(level, mac, phase, file, line, func, NULL, buf);
         }
         errno = saved;
         return error < 0 ? error : -error;
@@ -176,7 +183,6 @@ int px_log_ratelimit_full(PxLogRatelimit *rl, int level, int error, const char *
                           const char *file, int line, const char *func, const char *format, ...) {
         int saved = errno;
         uint64_t suppressed;
-        char buf[2048];
         va_list ap;
 
         if (level > max_level)
@@ -199,12 +205,9 @@ int px_log_ratelimit_full(PxLogRatelimit *rl, int level, int error, const char *
                 if (suppressed > 0 && rl->registered && rl->suppressed == 0)
                         unregister(rl);
         }
-        if (error != 0)
-                errno = error < 0 ? -error : error; /* so that %m works */
         va_start(ap, format);
-        vsnprintf(buf, sizeof(buf), format, ap);
+        log_va(level, error, mac, phase, file, line, func, format, ap);
         va_end(ap);
-        emit(level, mac, phase, file, line, func, NULL, buf);
 out:
         errno = saved;
         return error < 0 ? error : -error;
