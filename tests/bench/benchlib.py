@@ -7,7 +7,7 @@
 - NetnsPair: two network namespaces joined by a veth pair (server 10.77.0.1, client 10.77.0.2),
   removed on exit. Benchmarks send traffic only there or to loopback.
 - spawn(): start a server pinned to a CPU inside a Cgroup (optionally in a namespace).
-- peak_rss_kib(), table(), median(), pin().
+- peak_rss_kib(), table(), median(), percentile(), pin(), wait_port(), which().
 """
 
 import os
@@ -173,17 +173,6 @@ def peak_rss_kib(pid):
     return 0
 
 
-def rss_anon_kib(pid):
-    try:
-        with open(f'/proc/{pid}/status') as f:
-            for line in f:
-                if line.startswith('RssAnon:'):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 def wait_port(host, port, proto='tcp', timeout=10.0):
     """Wait until something listens on host:port (TCP connect, or a bound UDP port in ss)."""
     deadline = time.monotonic() + timeout
@@ -230,7 +219,6 @@ class NetnsPair:
 
     def __exit__(self, *exc):
         for ns in (self.server, self.client):
-            subprocess.run(['ip', 'netns', 'pids', ns], capture_output=True)
             out = subprocess.run(['ip', 'netns', 'pids', ns], capture_output=True, text=True).stdout
             for pid in out.split():
                 try:
