@@ -27,8 +27,8 @@
 set -u
 
 SOURCE_ROOT=${PX_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-# shellcheck source=tests/integration/private-bus.sh
-source "$SOURCE_ROOT/tests/integration/private-bus.sh"
+# shellcheck source=tests/integration/testlib.sh
+source "$SOURCE_ROOT/tests/integration/testlib.sh"
 BUILD_ROOT=${PX_BUILD_ROOT:-$SOURCE_ROOT/build}
 PIXIECORE=${PIXIECORE:-$BUILD_ROOT/src/pixiecore}
 PIXIECORECTL=${PIXIECORECTL:-$BUILD_ROOT/src/ctl/pixiecorectl}
@@ -41,31 +41,6 @@ ERR=org.pixiecore.Pixiecore1.Error
 ACTION=org.pixiecore.Pixiecore1.manage-targets
 CMDLINE='console=ttyS0 quiet'
 SECRET='pixie.token=s3cr3t-do-not-broadcast'
-
-n=0
-failed=0
-failures=()
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)); failed=$((failed + 1)); failures+=("$n - $1"); echo "not ok $n - $1"
-	shift
-	local l
-	for l in "$@"; do printf '#   %s\n' "$l" | head -c 4000; done
-}
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-diag() { printf '# %s\n' "$@"; }
-check() { # check NAME COMMAND...: ok if the command succeeds
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
-eq() { # eq NAME GOT WANT
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got:  $(printf '%q' "$2")" "want: $(printf '%q' "$3")"; fi
-}
-skip_all() {
-	echo "1..0 # SKIP $*"
-	exit 77
-}
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (runs clients as nobody with setpriv; root bypasses polkit)"
 for t in dbus-daemon busctl gdbus curl setpriv timeout sha256sum; do
@@ -85,14 +60,6 @@ daemon_pid=
 monitor_pid=
 watch_pid=
 
-stop_pid() { # stop_pid PID: TERM, up to 5 s, then KILL; reaps it
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
 stop_daemon() {
 	stop_pid "$daemon_pid"
 	daemon_pid=
@@ -112,20 +79,7 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 trap 'exit 141' PIPE
 
-wait_for() { # wait_for SECONDS COMMAND...: poll every 0.1 s
-	local t=$1 i
-	shift
-	for ((i = 0; i < t * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
-nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 # ---------------------------------------------------------------------------------------------
 # The private "system" bus and the polkit mock
@@ -929,9 +883,4 @@ check "pixiecorectl targets, daemon stopped: exit 3, nothing on stdout" test $CT
 ctl watch --timeout 2
 check "pixiecorectl watch, daemon stopped: exit 3" test $CTL_RC -eq 3
 
-echo "1..$n"
-if ((failed)); then
-	diag "$failed of $n failed:" "${failures[@]}"
-	exit 1
-fi
-exit 0
+tap_done

@@ -33,8 +33,8 @@
 set -u
 
 SOURCE_ROOT=${PX_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-# shellcheck source=tests/integration/private-bus.sh
-source "$SOURCE_ROOT/tests/integration/private-bus.sh"
+# shellcheck source=tests/integration/testlib.sh
+source "$SOURCE_ROOT/tests/integration/testlib.sh"
 BUILD_ROOT=${PX_BUILD_ROOT:-$SOURCE_ROOT/build}
 PIXIECORE=${PIXIECORE:-$BUILD_ROOT/src/pixiecore}
 PYTHON=/usr/bin/python3
@@ -44,29 +44,6 @@ OBJ=/org/pixiecore/Pixiecore1
 IFACE=org.pixiecore.Pixiecore1.Manager
 ERR=org.pixiecore.Pixiecore1.Error
 KILLS=${PXT_KILLS:-20}
-
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $1"
-	shift
-	local l
-	for l in "$@"; do printf '%s\n' "$l" | head -c 4000 | sed 's/^/#   /'; done
-}
-diag() { printf '# %s\n' "$@"; }
-check() { # check NAME COMMAND...
-	local name=$1
-	shift
-	if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi
-}
-eq() { # eq NAME GOT WANT
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "got:  $2" "want: $3"; fi
-}
-skip_all() {
-	echo "1..0 # SKIP $*"
-	exit 77
-}
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root (mount namespaces, tmpfs, setpriv)"
 for t in dbus-daemon busctl gdbus curl unshare nsenter mount setpriv timeout cmp; do
@@ -83,14 +60,6 @@ daemon_pid=
 holder_pid=
 writer_pid=
 
-stop_pid() { # stop_pid PID: TERM, up to 5 s, then KILL; reaps it
-	local pid=$1 i
-	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-}
 stop_daemon() {
 	stop_pid "$daemon_pid"
 	daemon_pid=
@@ -107,20 +76,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
-
-wait_for() { # wait_for SECONDS COMMAND...: poll every 0.1 s
-	local t=$1 i
-	shift
-	for ((i = 0; i < t * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	return 1
-}
-free_port() {
-	"$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 # ---------------------------------------------------------------------------------------------
 # The private "system" bus: pixiecore's policy, plus nobody may own the name (case iii as nobody)
@@ -554,6 +509,4 @@ corrupt_case truncated
 head -c 3000 /dev/urandom >"$S6/targets.json"
 corrupt_case garbage
 
-echo "1..$n"
-((failed == 0)) || echo "# $failed of $n checks failed" >&2
-((failed == 0))
+tap_done
