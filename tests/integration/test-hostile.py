@@ -446,15 +446,20 @@ def w_tftp_hold(server, rng, n=100):
     res['since_rrqs'] = round(time.monotonic() - t_rrq, 2)
     for s in socks:
         s.close()
-    # all of them are gone: a fresh batch of 32 RRQs is accepted in full
-    time.sleep(1.0)
+    # all of them are gone: a fresh batch of 32 RRQs is accepted in full. The first free slot
+    # may have been a leftover of an earlier flood, so the batch retransmits unanswered RRQs
+    # once a second, as firmware does (over the cap the daemon stays silent), for up to 10 s.
     fresh = [udp_socket() for _ in range(32)]
-    for s in fresh:
-        send(s, rrq(f'{DMAC}/undionly.kpxe'), (server, 69))
     accepted = {}
     refused = 0
-    deadline = time.monotonic() + 2.0
+    deadline = time.monotonic() + 10.0
+    next_send = 0.0
     while time.monotonic() < deadline and len(accepted) + refused < len(fresh):
+        if time.monotonic() >= next_send:
+            for i, s in enumerate(fresh):
+                if i not in accepted:
+                    send(s, rrq(f'{DMAC}/undionly.kpxe'), (server, 69))
+            next_send = time.monotonic() + 1.0
         r, _, _ = select.select(fresh, [], [], 0.2)
         for s in r:
             for data, addr in drain(s):
